@@ -1,0 +1,121 @@
+import type { Observable } from 'rxjs';
+
+/**
+ * What an engine tells about one alive container after a full inspection: everything the core
+ * needs to build a {@link Container}, plus the engine's own answer for the `rucksack` option.
+ *
+ * @example
+ * const details: ContainerDetails = {
+ *   id: '3f4e…', name: 'web-1', labels: { 'com.docker.compose.project': 'shop' },
+ *   pid: 4242, paused: false, raw: inspection,
+ * };
+ */
+export interface ContainerDetails {
+  /** Engine-wide unique ID, in the adapter's naming scheme (e.g. `ns/id` for containerd). */
+  readonly id: string;
+  /** Display name, in the adapter's naming scheme (Docker: without the leading `/`). */
+  readonly name: string;
+  /** Labels, in the form consumers see them (adapters add their own marker labels here). */
+  readonly labels: Readonly<Record<string, string>>;
+  /** Process ID of the container's initial process; always > 0 for an alive container. */
+  readonly pid: number;
+  /** Whether the container is paused (frozen) rather than running. */
+  readonly paused: boolean;
+  /** The engine's own answer, handed to the `rucksack` option and nothing else. */
+  readonly raw: unknown;
+}
+
+/**
+ * One entry of a cheap engine list call. When the list already gives everything (for example
+ * containerd's task and container lists), the adapter puts it in `details` and the core skips
+ * the inspection.
+ *
+ * @example
+ * const summary: ContainerSummary = { id: '3f4e…', paused: false };
+ */
+export interface ContainerSummary {
+  readonly id: string;
+  readonly paused: boolean;
+  /** Complete details, when the list call already carries them. */
+  readonly details?: ContainerDetails;
+}
+
+/**
+ * Raw engine events as adapters report them, already normalized to the core's vocabulary.
+ * `at` is the engine's own event time where it gives one.
+ *
+ * - `live`: the event subscription is live; anything that happens from now on is reported.
+ *   Adapters emit it once per subscription, before any other event; the core lists only after it.
+ * - `started`: a container (re)started; the core inspects it, unless `details` came along.
+ * - `died`: the container's initial process ended (not an exec'd process).
+ * - `paused` / `unpaused`: freezer state changes.
+ * - `updated`: the name and/or labels changed (rename, label update); no lifecycle event.
+ * - `resync`: something happened that only a fresh list can reconcile (e.g. a new namespace).
+ *
+ * @example
+ * const e: EngineEvent = { type: 'died', id: '3f4e…', at: new Date() };
+ */
+export type EngineEvent =
+  | { readonly type: 'live' }
+  | { readonly type: 'started'; readonly id: string; readonly at?: Date; readonly details?: ContainerDetails }
+  | { readonly type: 'died'; readonly id: string; readonly at?: Date }
+  | { readonly type: 'paused'; readonly id: string; readonly at?: Date }
+  | { readonly type: 'unpaused'; readonly id: string; readonly at?: Date }
+  | {
+      readonly type: 'updated';
+      readonly id: string;
+      readonly at?: Date;
+      readonly name?: string;
+      readonly labels?: Readonly<Record<string, string>>;
+    }
+  | { readonly type: 'resync' };
+
+/**
+ * Identity of the engine behind an adapter.
+ *
+ * @example
+ * const info: EngineInfo = { id: 'a1b2…', version: 'Docker Engine 20.10.24', pid: 0 };
+ */
+export interface EngineInfo {
+  /** Stable engine identity (same engine, same ID, across calls and reconnects). */
+  readonly id: string;
+  /** Human-readable `<name> <version>`-style text. */
+  readonly version: string;
+  /** Engine type, when the adapter detects it (e.g. Podman behind the Docker API). */
+  readonly type?: string;
+  /** Engine process ID if the engine tells it (containerd's introspection), else undefined. */
+  readonly pid?: number;
+}
+
+/**
+ * The one small interface an engine implements. Every method returns a cold Observable, so
+ * virtual-time tests reach everything. Adapters know nothing of portfolios, retries, sharing or
+ * which containers are known: the core decides all that.
+ *
+ * Errors: adapters fail with the exported error classes (`EngineUnreachableError`,
+ * `WrongEngineError`, `ProtocolError`) where they can tell; anything else is treated as a lost
+ * connection and retried.
+ *
+ * @example
+ * const adapter: EngineAdapter = {
+ *   type: 'docker.com', api: 'unix:///var/run/docker.sock',
+ *   events: () => events$, list: () => list$, inspect: (id) => inspect$(id), info: () => info$,
+ *   close: () => Promise.resolve(),
+ * };
+ */
+export interface EngineAdapter {
+  /** Engine type, e.g. `'docker.com'`; {@link EngineInfo.type} may refine it after `info()`. */
+  readonly type: string;
+  /** The endpoint as the user gave it. */
+  readonly api: string;
+  /** Raw events; emits `{ type: 'live' }` first, once the subscription is live. Errors when the stream breaks. */
+  events(): Observable<EngineEvent>;
+  /** Alive (running or paused) containers, in one emission, then completes. */
+  list(): Observable<readonly ContainerSummary[]>;
+  /** Full details of one container; emits `null` when it is gone or not alive (no PID), then completes. */
+  inspect(id: string): Observable<ContainerDetails | null>;
+  /** Engine identity; emits once, then completes. */
+  info(): Observable<EngineInfo>;
+  /** Releases every socket and agent the adapter holds. Called once by the watcher's `close()`. */
+  close(): Promise<void>;
+}
