@@ -51,6 +51,8 @@ export interface ContainerSummary {
  * - `paused` / `unpaused`: freezer state changes.
  * - `updated`: the name and/or labels changed (rename, label update); no lifecycle event.
  * - `resync`: something happened that only a fresh list can reconcile (e.g. a new namespace).
+ * - `diagnostic`: the adapter skipped or ignored something (unknown event type, exec exit…);
+ *   the core forwards it to `diagnostics$` and changes nothing.
  *
  * @example
  * const e: EngineEvent = { type: 'died', id: '3f4e…', at: new Date() };
@@ -68,7 +70,8 @@ export type EngineEvent =
       readonly name?: string;
       readonly labels?: Readonly<Record<string, string>>;
     }
-  | { readonly type: 'resync' };
+  | { readonly type: 'resync' }
+  | { readonly type: 'diagnostic'; readonly code: string; readonly message: string; readonly id?: string };
 
 /**
  * Identity of the engine behind an adapter.
