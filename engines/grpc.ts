@@ -1,0 +1,264 @@
+/**
+ * Small, engine-agnostic gRPC helpers shared by the gRPC engine adapters (containerd, CRI):
+ * a Connect gRPC transport over a unix socket whose HTTP/2 session can be closed for good,
+ * Observable wrappers around unary calls and server streams that abort the call on unsubscribe,
+ * and the mapping of transport errors to whalewatcher's error classes.
+ *
+ * @module
+ */
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { Observable } from 'rxjs';
+import { Code, ConnectError, type Transport } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { EngineUnreachableError, WhalewatcherError, WrongEngineError } from '../lib/errors.js';
+
+/**
+ * A gRPC transport over a unix socket, plus the means to release its connection.
+ *
+ * @example
+ * const { transport, close } = createUnixGrpcTransport('/run/containerd/containerd.sock');
+ * const version = createClient(Version, transport);
+ * console.log(await version.version({}));
+ * close();
+ */
+export interface UnixGrpcTransport {
+  /** Connect transport for `createClient(Service, transport)`. */
+  readonly transport: Transport;
+  /** The unix socket path the transport connects to. */
+  readonly socketPath: string;
+  /** Destroys the HTTP/2 session (ending every open call) and refuses further calls. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Turns an endpoint as users write it (`/path`, `unix:///path`, `unix:/path`) into a socket path.
+ *
+ * @example
+ * unixSocketPath('unix:///run/containerd/containerd.sock'); // '/run/containerd/containerd.sock'
+ */
+export function unixSocketPath(endpoint: string): string {
+  if (endpoint.startsWith('unix://')) return endpoint.slice('unix://'.length);
+  if (endpoint.startsWith('unix:')) return endpoint.slice('unix:'.length);
+  return endpoint;
+}
+
+/**
+ * Creates a Connect gRPC transport over a unix socket. It holds at most one HTTP/2 session,
+ * opened on the first call and reopened after the engine went away; the session does not keep
+ * Node.js alive while no call is open, sends no keepalive pings (containerd answers frequent pings
+ * with GOAWAY `too_many_pings`), and {@link UnixGrpcTransport.close} destroys it so that no
+ * socket remains.
+ *
+ * @example
+ * const { transport, close } = createUnixGrpcTransport('/run/containerd/containerd.sock');
+ * try {
+ *   const info = await createClient(Introspection, transport).server({});
+ * } finally {
+ *   close();
+ * }
+ */
+export function createUnixGrpcTransport(socketPath: string): UnixGrpcTransport {
+  const sessions = new UnixHttp2Sessions(socketPath);
+  const transport = createGrpcTransport({ baseUrl: 'http://localhost', sessionManager: sessions });
+  return { transport, socketPath, close: () => sessions.close() };
+}
+
+/**
+ * A minimal HTTP/2 session manager for connect-node (its `NodeHttp2ClientSessionManager`
+ * interface). Unlike connect-node's own manager, it keeps an error listener on every session it
+ * ever opened, so a peer that is not an HTTP/2 server (e.g. Docker's HTTP/1.1 socket) cannot crash
+ * the process with an unhandled `error` event.
+ */
+class UnixHttp2Sessions {
+  readonly authority = 'http://localhost';
+  private session: http2.ClientHttp2Session | undefined;
+  private connecting: Promise<http2.ClientHttp2Session> | undefined;
+  private streams = 0;
+  private closed = false;
+
+  constructor(private readonly socketPath: string) {}
+
+  async request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, 'signal'>,
+  ): Promise<http2.ClientHttp2Stream> {
+    const session = await this.connect();
+    const stream = session.request({ ...headers, ':method': method, ':path': path }, options);
+    if (this.streams++ === 0) session.ref();
+    stream.once('close', () => {
+      if (--this.streams === 0 && !session.destroyed) session.unref();
+    });
+    return stream;
+  }
+
+  notifyResponseByteRead(): void {
+    // No keepalive bookkeeping: there are no pings to postpone.
+  }
+
+  close(): void {
+    this.closed = true;
+    const session = this.session;
+    this.session = undefined;
+    this.connecting = undefined;
+    if (session && !session.destroyed) session.destroy(undefined, http2.constants.NGHTTP2_CANCEL);
+  }
+
+  private connect(): Promise<http2.ClientHttp2Session> {
+    if (this.closed) return Promise.reject(new ConnectError('transport closed', Code.Canceled));
+    const current = this.session;
+    if (current && !current.closed && !current.destroyed) return Promise.resolve(current);
+    if (this.connecting) return this.connecting;
+    const connecting = new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+      const session = http2.connect(this.authority, { createConnection: () => net.connect(this.socketPath) });
+      this.session = session;
+      this.streams = 0;
+      let settled = false;
+      const forget = () => {
+        if (this.session === session) this.session = undefined;
+        if (this.connecting === connecting) this.connecting = undefined;
+      };
+      // Stays attached for the session's whole life: errors reach the calls through their streams.
+      session.on('error', (err: unknown) => {
+        forget();
+        if (!settled) {
+          settled = true;
+          reject(connectErrorFromReason(err));
+        }
+      });
+      session.on('close', () => {
+        forget();
+        if (!settled) {
+          settled = true;
+          reject(new ConnectError('connection closed', Code.Unavailable));
+        }
+      });
+      session.on('goaway', forget); // new calls go to a new session; open ones finish on this one
+      session.once('connect', () => {
+        if (this.connecting === connecting) this.connecting = undefined;
+        settled = true;
+        if (this.closed) {
+          session.destroy();
+          reject(new ConnectError('transport closed', Code.Canceled));
+          return;
+        }
+        session.unref();
+        resolve(session);
+      });
+    });
+    this.connecting = connecting;
+    return connecting;
+  }
+}
+
+function connectErrorFromReason(err: unknown): ConnectError {
+  const code = errnoOf(err) === 'ECONNREFUSED' ? Code.Unavailable : Code.Internal;
+  const ce = ConnectError.from(err, code);
+  if (ce !== err) ce.cause = err;
+  return ce;
+}
+
+/** The first Node.js error code (`ENOENT`, `ERR_HTTP2_ERROR`, …) along an error's cause chain. */
+function errnoOf(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  for (let e = err; e instanceof Error && !seen.has(e); e = (e as { cause?: unknown }).cause) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/**
+ * A cold Observable of one unary gRPC call (or any abortable promise): each subscription makes
+ * the call, emits its answer and completes; unsubscribing aborts it.
+ *
+ * @example
+ * const version$ = fromCall((signal) => client.version({}, { signal, timeoutMs: 10_000 }));
+ */
+export function fromCall<T>(call: (signal: AbortSignal) => Promise<T>): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    const abort = new AbortController();
+    call(abort.signal).then(
+      (value) => {
+        subscriber.next(value);
+        subscriber.complete();
+      },
+      (err: unknown) => {
+        if (!abort.signal.aborted) subscriber.error(err);
+      },
+    );
+    return () => abort.abort();
+  });
+}
+
+/**
+ * A cold Observable of a gRPC server stream (or any async iterable that honours an abort signal).
+ * Unlike `from(asyncIterable)`, unsubscribing aborts the call even while the stream is idle.
+ * The stream's end completes the Observable; its failure errors it.
+ *
+ * @example
+ * const envelopes$ = fromServerStream((signal) => events.subscribe({ filters }, { signal }));
+ * const subscription = envelopes$.subscribe((e) => console.log(e.topic));
+ * subscription.unsubscribe(); // cancels the gRPC call
+ */
+export function fromServerStream<T>(open: (signal: AbortSignal) => AsyncIterable<T>): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    const abort = new AbortController();
+    void (async () => {
+      try {
+        for await (const message of open(abort.signal)) {
+          if (subscriber.closed) return;
+          subscriber.next(message);
+        }
+        subscriber.complete();
+      } catch (err) {
+        if (!abort.signal.aborted) subscriber.error(err);
+      }
+    })();
+    return () => abort.abort();
+  });
+}
+
+/**
+ * Maps a failed gRPC call to whalewatcher's error classes, where it can tell:
+ * no socket, refused, no permission, timeout or `Unavailable` → {@link EngineUnreachableError};
+ * a peer that does not speak gRPC/HTTP/2 (e.g. Docker's API socket) or a gRPC server without the
+ * called service (`Unimplemented`) → {@link WrongEngineError}. Anything else is returned as is
+ * (the core treats it as a lost connection).
+ *
+ * @example
+ * version$.pipe(catchError((err) => throwError(() => grpcEngineError(err, endpoint, 'containerd.io'))));
+ */
+export function grpcEngineError(err: unknown, endpoint: string, expected: string): unknown {
+  if (err instanceof WhalewatcherError) return err;
+  const options = { cause: err };
+  switch (errnoOf(err)) {
+    case 'ENOENT':
+      return new EngineUnreachableError(endpoint, 'no such socket', options);
+    case 'ECONNREFUSED':
+      return new EngineUnreachableError(endpoint, 'connection refused', options);
+    case 'EACCES':
+    case 'EPERM':
+      return new EngineUnreachableError(endpoint, 'permission denied', options);
+    case 'ENOTSOCK':
+      return new WrongEngineError(endpoint, expected, 'a file that is not a socket', options);
+    case 'ERR_HTTP2_ERROR':
+    case 'ERR_HTTP2_SESSION_ERROR':
+    case 'ERR_HTTP2_PROTOCOL_ERROR':
+      return new WrongEngineError(endpoint, expected, 'a server that does not speak gRPC over HTTP/2', options);
+  }
+  if (!(err instanceof ConnectError)) return err;
+  switch (err.code) {
+    case Code.Unavailable:
+      return new EngineUnreachableError(endpoint, err.rawMessage || 'unavailable', options);
+    case Code.DeadlineExceeded:
+      return new EngineUnreachableError(endpoint, 'timed out', options);
+    case Code.Unimplemented:
+      return new WrongEngineError(endpoint, expected, `a gRPC server without this service (${err.rawMessage})`, options);
+    default:
+      return err;
+  }
+}
