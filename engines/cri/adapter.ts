@@ -1,0 +1,335 @@
+import { readFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import {
+  EMPTY,
+  Observable,
+  asyncScheduler,
+  catchError,
+  concatMap,
+  from,
+  interval,
+  map,
+  mergeMap,
+  of,
+  throwError,
+  toArray,
+  type OperatorFunction,
+} from 'rxjs';
+import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
+import { WrongEngineError } from '../../lib/errors.js';
+import {
+  ContainerEventType,
+  ContainerState,
+  PodSandboxState,
+  RuntimeService,
+  type ContainerEventResponse,
+  type PodSandboxMetadata,
+} from '../../protos/gen/runtime/v1/api_pb.js';
+import { createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
+import { containerDetails, parseVerboseInfo, sandboxDetails } from './labels.js';
+import type { CriWatchOptions } from './options.js';
+
+/**
+ * Engine type of CRI runtimes.
+ *
+ * @example
+ * if (watcher.type === CRI_ENGINE_TYPE) console.log('a Kubernetes node runtime');
+ */
+export const CRI_ENGINE_TYPE = 'k8s.io/cri-api';
+
+/** The CRI API version this client speaks, as sent in `Version`. */
+const CRI_CLIENT_API_VERSION = '0.1.0';
+
+/** A Connect client of the CRI `runtime.v1.RuntimeService`. */
+export type CriRuntimeClient = Client<typeof RuntimeService>;
+
+/**
+ * Creates the CRI engine adapter for the runtime at a unix socket (`/path` or `unix:///path`),
+ * for use with the core's `watch()`. Opens nothing until its first call.
+ *
+ * @example
+ * const w = watch(createCriAdapter('/run/containerd/containerd.sock'), options);
+ */
+export function createCriAdapter(socket: string, options: CriWatchOptions = {}): EngineAdapter {
+  const { transport, close } = createUnixGrpcTransport(unixSocketPath(socket));
+  return criAdapter(createClient(RuntimeService, transport), socket, options, close);
+}
+
+/**
+ * The CRI adapter over a given RuntimeService client (unit tests pass a fake); `release` frees
+ * the client's connection on `close()`.
+ *
+ * @example
+ * const adapter = criAdapter(fakeClient, '/fake.sock', {}, () => {});
+ */
+export function criAdapter(
+  client: CriRuntimeClient,
+  api: string,
+  options: CriWatchOptions,
+  release: () => void,
+): EngineAdapter {
+  const type = options.type ?? CRI_ENGINE_TYPE;
+  const timeoutMs = options.callTimeout ?? 10_000;
+  const concurrency = Math.max(1, options.inspectConcurrency ?? 4);
+  const pollInterval = options.pollInterval ?? 2_000;
+  const scheduler = options.scheduler ?? asyncScheduler;
+  /**
+   * Details of the alive sandboxes and containers this adapter has fetched, by ID. CRI never
+   * restarts a container or sandbox under the same ID and its labels, annotations and metadata are
+   * immutable, so they and the PID stay valid while the ID is alive: a list then costs two calls
+   * plus one status call per newcomer, not per container. Pruned on every list and `died`.
+   */
+  const known = new Map<string, ContainerDetails>();
+  let fallbackNoticed = false;
+  let closed = false;
+
+  const mapError = <T>(): OperatorFunction<T, T> =>
+    catchError((err: unknown) => throwError(() => grpcEngineError(err, api, type)));
+  const call = (signal: AbortSignal) => ({ signal, timeoutMs });
+
+  /** Verbose status of a container: undefined if there is none, null if not alive. */
+  async function containerById(
+    id: string,
+    signal: AbortSignal,
+    pod?: PodSandboxMetadata,
+  ): Promise<ContainerDetails | null | undefined> {
+    const answer = await notFoundAsUndefined(client.containerStatus({ containerId: id, verbose: true }, call(signal)));
+    const status = answer?.status;
+    if (!answer || !status || status.id !== id) return undefined;
+    const { pid, sandboxId } = parseVerboseInfo(answer.info);
+    if (status.state !== ContainerState.CONTAINER_RUNNING || pid === 0) {
+      known.delete(id);
+      return null;
+    }
+    if (!pod) {
+      const podId =
+        sandboxId ??
+        (await client.listContainers({ filter: { id } }, call(signal))).containers.find((c) => c.id === id)?.podSandboxId;
+      if (podId) {
+        pod = (await notFoundAsUndefined(client.podSandboxStatus({ podSandboxId: podId }, call(signal))))?.status
+          ?.metadata;
+      }
+    }
+    const details = containerDetails(status, pod, pid);
+    known.set(id, details);
+    return details;
+  }
+
+  /** Verbose status of a pod sandbox: undefined if there is none, null if not alive. */
+  async function sandboxById(id: string, signal: AbortSignal): Promise<ContainerDetails | null | undefined> {
+    const answer = await notFoundAsUndefined(client.podSandboxStatus({ podSandboxId: id, verbose: true }, call(signal)));
+    const status = answer?.status;
+    if (!answer || !status || status.id !== id) return undefined;
+    const { pid } = parseVerboseInfo(answer.info);
+    if (status.state !== PodSandboxState.SANDBOX_READY || pid === 0) {
+      known.delete(id);
+      return null;
+    }
+    const details = sandboxDetails(status, pid);
+    known.set(id, details);
+    return details;
+  }
+
+  /** Details for a STARTED event, telling sandbox from container by the statuses it carries. */
+  async function startedDetails(event: ContainerEventResponse, signal: AbortSignal): Promise<ContainerDetails | undefined> {
+    const id = event.containerId;
+    const sandbox = event.podSandboxStatus;
+    if (sandbox?.id === id) return (await sandboxById(id, signal)) ?? undefined;
+    if (event.containersStatuses.some((s) => s.id === id)) {
+      return (await containerById(id, signal, sandbox?.metadata)) ?? undefined;
+    }
+    const found = await containerById(id, signal);
+    return (found === undefined ? await sandboxById(id, signal) : found) ?? undefined;
+  }
+
+  /** One runtime event as the core's events; `since` is the subscription's start in ns. */
+  function translate(event: ContainerEventResponse, since: bigint): Observable<EngineEvent> {
+    const id = event.containerId;
+    const at = new Date(Number(event.createdAt / 1_000_000n));
+    if (event.createdAt < since) {
+      return of({
+        type: 'diagnostic',
+        code: 'stale-event',
+        id,
+        message: `dropped ${ContainerEventType[event.containerEventType] ?? event.containerEventType} of ${id} from ${at.toISOString()}: it predates this subscription (buffered by the runtime while nobody listened)`,
+      });
+    }
+    switch (event.containerEventType) {
+      case ContainerEventType.CONTAINER_STARTED_EVENT:
+        return fromCall((signal) => startedDetails(event, signal)).pipe(
+          catchError(() => of(undefined)), // the core inspects instead
+          map((details): EngineEvent => (details ? { type: 'started', id, at, details } : { type: 'started', id, at })),
+        );
+      case ContainerEventType.CONTAINER_STOPPED_EVENT:
+        known.delete(id);
+        return of({ type: 'died', id, at });
+      case ContainerEventType.CONTAINER_CREATED_EVENT:
+      case ContainerEventType.CONTAINER_DELETED_EVENT:
+        return EMPTY;
+      default:
+        return of({
+          type: 'diagnostic',
+          code: 'unknown-event',
+          id,
+          message: `ignored CRI container event type ${String(event.containerEventType)} of ${id}`,
+        });
+    }
+  }
+
+  return {
+    type,
+    api,
+
+    events(): Observable<EngineEvent> {
+      return new Observable<EngineEvent>((subscriber) => {
+        const since = BigInt(Date.now()) * 1_000_000n;
+        const abort = new AbortController();
+        let live = false;
+        const goLive = () => {
+          if (!live && !subscriber.closed) {
+            live = true;
+            subscriber.next({ type: 'live' });
+          }
+        };
+        const fail = (err: unknown) => subscriber.error(grpcEngineError(err, api, type));
+
+        // A server stream may send no headers before its first event. The runtime buffers events
+        // in its one channel from the moment they happen, so the stream is live once the runtime
+        // has seen the call: a Version answer after the call was sent proves that.
+        const probe = client.version({ version: CRI_CLIENT_API_VERSION }, call(abort.signal));
+        probe.then(goLive, () => {});
+
+        const fallBack = () => {
+          if (options.events === 'required') {
+            subscriber.error(
+              new WrongEngineError(
+                api,
+                `${CRI_ENGINE_TYPE} with container events`,
+                'a CRI runtime without GetContainerEvents (UNIMPLEMENTED): containerd needs 1.7 or later, ' +
+                  'cri-o needs `enable_pod_events = true` in its [crio.runtime] configuration',
+              ),
+            );
+            return;
+          }
+          goLive();
+          if (!fallbackNoticed) {
+            fallbackNoticed = true;
+            subscriber.next({
+              type: 'diagnostic',
+              code: 'no-events-fallback',
+              message:
+                `the CRI runtime at ${api} does not stream container events (GetContainerEvents is UNIMPLEMENTED; ` +
+                `cri-o needs enable_pod_events = true): polling its container list every ${pollInterval} ms instead`,
+            });
+          }
+          subscriber.add(interval(pollInterval, scheduler).subscribe(() => subscriber.next({ type: 'resync' })));
+        };
+
+        const stream = fromServerStream((signal) =>
+          client.getContainerEvents({}, { signal, onHeader: goLive }),
+        ).pipe(concatMap((event) => translate(event, since)));
+        const subscription = stream.subscribe({
+          next: (event) => subscriber.next(event),
+          error: (err: unknown) => {
+            if (err instanceof ConnectError && err.code === Code.Unimplemented) {
+              probe.then(fallBack, fail); // a runtime without events, unless it is no CRI runtime at all
+            } else {
+              fail(err);
+            }
+          },
+          complete: () => fail(new ConnectError('the runtime ended the event stream', Code.Unavailable)),
+        });
+        return () => {
+          abort.abort();
+          subscription.unsubscribe();
+        };
+      });
+    },
+
+    list(): Observable<readonly ContainerSummary[]> {
+      return fromCall((signal) =>
+        Promise.all([
+          client.listPodSandbox({}, call(signal)),
+          client.listContainers({ filter: { state: { state: ContainerState.CONTAINER_RUNNING } } }, call(signal)),
+        ]),
+      ).pipe(
+        mergeMap(([pods, containers]) => {
+          const ready = pods.items.filter((p) => p.state === PodSandboxState.SANDBOX_READY);
+          const running = containers.containers.filter((c) => c.state === ContainerState.CONTAINER_RUNNING);
+          const alive = new Set([...ready.map((p) => p.id), ...running.map((c) => c.id)]);
+          for (const id of known.keys()) if (!alive.has(id)) known.delete(id);
+          const metadata = new Map(pods.items.map((p) => [p.id, p.metadata]));
+          const lookups: Array<() => Observable<ContainerDetails | null | undefined>> = [
+            ...ready.map((p) => () => known.has(p.id) ? of(known.get(p.id)) : fromCall((s) => sandboxById(p.id, s))),
+            ...running.map(
+              (c) => () =>
+                known.has(c.id) ? of(known.get(c.id)) : fromCall((s) => containerById(c.id, s, metadata.get(c.podSandboxId))),
+            ),
+          ];
+          return from(lookups).pipe(
+            mergeMap((lookup) => lookup(), concurrency),
+            toArray(),
+          );
+        }),
+        map((found) =>
+          found.filter((d): d is ContainerDetails => !!d).map((details) => ({ id: details.id, paused: false, details })),
+        ),
+        mapError(),
+      );
+    },
+
+    inspect(id: string): Observable<ContainerDetails | null> {
+      return fromCall(async (signal) => {
+        const container = await containerById(id, signal);
+        if (container !== undefined) return container;
+        return (await sandboxById(id, signal)) ?? null;
+      }).pipe(mapError());
+    },
+
+    info(): Observable<EngineInfo> {
+      return fromCall(async (signal): Promise<EngineInfo> => {
+        const v = await client.version({ version: CRI_CLIENT_API_VERSION }, call(signal));
+        const pid = options.pid ?? 0;
+        return {
+          id: await engineHostname(pid),
+          version: `${v.runtimeName} ${v.runtimeVersion} (CRI ${v.runtimeApiVersion})`,
+          type,
+          ...(pid > 0 ? { pid } : {}),
+        };
+      }).pipe(mapError());
+    },
+
+    close(): Promise<void> {
+      if (!closed) {
+        closed = true;
+        known.clear();
+        release();
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Resolves NotFound answers to undefined; anything else as is. */
+async function notFoundAsUndefined<T>(answer: Promise<T>): Promise<T | undefined> {
+  try {
+    return await answer;
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.NotFound) return undefined;
+    throw err;
+  }
+}
+
+/** The engine host's name: its `/etc/hostname` seen through `/proc/<pid>/root`, else this host's. */
+async function engineHostname(pid: number): Promise<string> {
+  if (pid > 0) {
+    try {
+      const name = (await readFile(`/proc/${pid}/root/etc/hostname`, 'utf8')).trim();
+      if (name) return name;
+    } catch {
+      // not readable (no permission, engine gone): fall back to this host's name
+    }
+  }
+  return os.hostname();
+}
