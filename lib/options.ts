@@ -55,6 +55,8 @@ export interface WatchOptions {
   readonly pid?: number;
   /** How many inspections may run at once (default 4). */
   readonly inspectConcurrency?: number;
+  /** Longest wait in ms for one engine call (info, list, inspect) before the connection counts as lost (default 30 000). */
+  readonly callTimeout?: number;
   /** Scheduler for timers (tests pass a TestScheduler). */
   readonly scheduler?: import('rxjs').SchedulerLike;
 }

@@ -1,0 +1,391 @@
+import { Map as PMap, Set as PSet } from 'immutable';
+import type { ContainerDetails, ContainerSummary } from './adapter.js';
+import type { Action, InspectRequest } from './actions.js';
+import type { Container, LifecycleEvent } from './model.js';
+import type { ProjectInput } from './options.js';
+import { PortfolioSnapshot } from './portfolio.js';
+import type { Diagnostic } from './watcher.js';
+
+/**
+ * What the engine's events said about one container while a list or an inspection of it was in
+ * flight. Events are newer than any answer requested before them, so these marks win over it.
+ */
+interface Marks {
+  readonly died?: boolean;
+  readonly started?: boolean;
+  readonly paused?: boolean;
+  readonly name?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** An inspection in flight: its request number and the marks collected since. */
+interface Pending {
+  readonly seq: number;
+  readonly marks: Marks;
+}
+
+/** A list call in flight: its request number, whether it re-inspects all, marks per container. */
+interface Listing {
+  readonly seq: number;
+  readonly full: boolean;
+  readonly marks: PMap<string, Marks>;
+}
+
+/**
+ * The complete, immutable state of one watcher. Besides the portfolio it holds the bookkeeping
+ * that makes reconciliation race-free, and the outbox of the last step: the lifecycle events,
+ * inspection requests and diagnostics that the action caused.
+ *
+ * @example
+ * let s = initialState();
+ * s = reduce(s, { type: 'connected', at: new Date() });
+ */
+export interface WatchState {
+  /** Number of the last applied action; inspection requests carry it. */
+  readonly seq: number;
+  readonly portfolio: PortfolioSnapshot;
+  /**
+   * `down` without a live connection; `listing` until the connection's first list lands;
+   * `inspecting` until the inspections that list asked for are in; then `synced`.
+   */
+  readonly phase: 'down' | 'listing' | 'inspecting' | 'synced';
+  /** The next list re-inspects every container (after a reconnect). */
+  readonly needsFull: boolean;
+  readonly listing: Listing | null;
+  readonly inflight: PMap<string, Pending>;
+  /** Inspections the current sync waits for before it counts as done. */
+  readonly awaiting: PSet<string>;
+  /** Outbox of the last step. */
+  readonly lifecycle: readonly LifecycleEvent[];
+  readonly inspect: readonly InspectRequest[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/**
+ * How the reducer turns engine details into containers.
+ *
+ * @example
+ * const config: ReducerConfig = { project: (c) => c.labels['team'] ?? '' };
+ */
+export interface ReducerConfig {
+  readonly project?: (container: ProjectInput) => string;
+  readonly rucksack?: (details: ContainerDetails) => unknown;
+}
+
+/** The default project mapping: the compose project label, else the unnamed project. */
+export const composeProject = (c: ProjectInput): string => c.labels['com.docker.compose.project'] ?? '';
+
+const none: readonly never[] = Object.freeze([]);
+
+/**
+ * The state before anything is known.
+ *
+ * @example
+ * const s = initialState(); s.portfolio.containerTotal; // 0
+ */
+export function initialState(): WatchState {
+  return {
+    seq: 0,
+    portfolio: PortfolioSnapshot.empty,
+    phase: 'down',
+    needsFull: false,
+    listing: null,
+    inflight: PMap(),
+    awaiting: PSet(),
+    lifecycle: none,
+    inspect: none,
+    diagnostics: none,
+  };
+}
+
+/**
+ * Creates the pure reducer `(state, action) => state` of a watcher. All ordering, race and
+ * reconciliation decisions live here:
+ *
+ * - events that arrive while a list or an inspection is in flight are newer than its answer
+ *   and win over it (a container that died during a list is not added back, the latest pause
+ *   state wins, one started during the list stays, an inspection that returns after the
+ *   container's death does not resurrect it);
+ * - a lifetime is ID plus PID: one `started` per lifetime, `exited` then `started` for a
+ *   restart seen only through a new PID, `exited` for containers a list no longer shows;
+ * - the reducer decides what to inspect: newcomers, or everything on a full list.
+ *
+ * @example
+ * const reduce = createReducer();
+ * const s = [{ type: 'connected', at }, { type: 'listRequested', full: false, at }]
+ *   .reduce(reduce, initialState());
+ */
+export function createReducer(config: ReducerConfig = {}): (state: WatchState, action: Action) => WatchState {
+  const projectOf = config.project ?? composeProject;
+  const rucksackOf = config.rucksack;
+
+  const build = (d: ContainerDetails): Container => {
+    const base = { id: d.id, name: d.name, labels: d.labels, pid: d.pid, paused: d.paused };
+    const project = projectOf(base);
+    return Object.freeze(
+      rucksackOf ? { ...base, project, rucksack: rucksackOf(d) } : { ...base, project },
+    );
+  };
+
+  const relabel = (c: Container, name: string, labels: Readonly<Record<string, string>>): Container => {
+    const project = projectOf({ id: c.id, name, labels });
+    return Object.freeze({ ...c, name, labels, project });
+  };
+
+  return function reduce(state: WatchState, action: Action): WatchState {
+    const step = new Step(state, action.at);
+    switch (action.type) {
+      case 'connected':
+        step.phase = 'listing';
+        break;
+      case 'disconnected':
+        step.phase = 'down';
+        step.listing = null;
+        step.inflight = PMap();
+        step.awaiting = PSet();
+        step.needsFull = state.needsFull || state.portfolio.containerTotal > 0 || state.phase !== 'down';
+        break;
+      case 'listRequested':
+        step.listing = { seq: step.seq, full: action.full || state.needsFull, marks: PMap() };
+        break;
+      case 'listed':
+        listed(step, action.summaries);
+        break;
+      case 'inspected':
+        inspected(step, action.id, action.requestSeq, action.details);
+        break;
+      case 'started':
+        step.note(action.id, { started: true });
+        if (action.details) {
+          step.forget(action.id);
+          adopt(step, action.details);
+        } else {
+          step.request(action.id, true);
+        }
+        break;
+      case 'died': {
+        step.note(action.id, { died: true });
+        const gone = step.portfolio.byId.get(action.id);
+        if (gone) step.remove(gone);
+        break;
+      }
+      case 'paused':
+      case 'unpaused': {
+        const paused = action.type === 'paused';
+        step.note(action.id, { paused });
+        const c = step.portfolio.byId.get(action.id);
+        if (c && c.paused !== paused) step.replace(Object.freeze({ ...c, paused }), action.type);
+        break;
+      }
+      case 'updated': {
+        const marks: Marks = {
+          ...(action.name !== undefined && { name: action.name }),
+          ...(action.labels !== undefined && { labels: action.labels }),
+        };
+        step.note(action.id, marks);
+        const c = step.portfolio.byId.get(action.id);
+        if (c) {
+          const next = relabel(c, action.name ?? c.name, action.labels ?? c.labels);
+          if (!sameLook(c, next)) step.replace(next);
+        }
+        break;
+      }
+    }
+    return step.finish();
+  };
+
+  /** Reconciles a list result with what happened while it was in flight. */
+  function listed(step: Step, summaries: readonly ContainerSummary[]): void {
+    const listing = step.listing;
+    if (!listing) {
+      step.diagnose('unexpected-list', 'a list result arrived without a list in flight; ignored');
+      return;
+    }
+    step.listing = null;
+    step.needsFull = false;
+    const seen = new Set<string>();
+    for (const s of summaries) {
+      if (seen.has(s.id)) continue;
+      seen.add(s.id);
+      const marks = listing.marks.get(s.id);
+      if (marks?.died || marks?.started) continue; // events during the list know better
+      if (s.details) {
+        adopt(step, withMarks(s.details, marks));
+        continue;
+      }
+      const known = step.portfolio.byId.get(s.id);
+      if (!known || listing.full) {
+        step.request(s.id, false);
+      } else if (marks?.paused === undefined && known.paused !== s.paused) {
+        step.replace(Object.freeze({ ...known, paused: s.paused }), s.paused ? 'paused' : 'unpaused');
+      }
+    }
+    for (const known of step.portfolio.byId.values()) {
+      if (!seen.has(known.id) && !listing.marks.get(known.id)?.started) step.remove(known);
+    }
+    for (const id of step.requested) step.awaiting = step.awaiting.add(id);
+    if (step.phase === 'listing') step.phase = 'inspecting';
+    step.settle();
+  }
+
+  /** Applies an inspection result, unless it went stale. */
+  function inspected(step: Step, id: string, requestSeq: number, details: ContainerDetails | null): void {
+    const pending = step.inflight.get(id);
+    if (!pending || pending.seq !== requestSeq) {
+      step.diagnose('stale-inspection', `inspection #${requestSeq} of ${id} was superseded; ignored`, id);
+      return;
+    }
+    step.inflight = step.inflight.delete(id);
+    step.awaiting = step.awaiting.delete(id);
+    if (pending.marks.died) {
+      step.diagnose('inspection-after-death', `${id} died while being inspected; its inspection is ignored`, id);
+    } else if (details) {
+      adopt(step, withMarks(details, pending.marks));
+    } else {
+      const gone = step.portfolio.byId.get(id);
+      if (gone) step.remove(gone);
+    }
+    step.settle();
+  }
+
+  /** Takes fresh, trustworthy details of an alive container into the portfolio. */
+  function adopt(step: Step, details: ContainerDetails): void {
+    const known = step.portfolio.byId.get(details.id);
+    if (!known) {
+      step.add(build(details));
+    } else if (known.pid !== details.pid) {
+      step.remove(known);
+      step.add(build(details));
+    } else {
+      let next = relabel(known, details.name, details.labels);
+      if (sameLook(known, next)) next = known;
+      if (next.paused !== details.paused) {
+        step.replace(Object.freeze({ ...next, paused: details.paused }), details.paused ? 'paused' : 'unpaused');
+      } else if (next !== known) {
+        step.replace(next);
+      }
+    }
+  }
+}
+
+function withMarks(details: ContainerDetails, marks: Marks | undefined): ContainerDetails {
+  if (!marks || (marks.paused === undefined && marks.name === undefined && marks.labels === undefined)) return details;
+  return {
+    ...details,
+    paused: marks.paused ?? details.paused,
+    name: marks.name ?? details.name,
+    labels: marks.labels ?? details.labels,
+  };
+}
+
+function sameLook(a: Container, b: Container): boolean {
+  return a.name === b.name && a.project === b.project && sameLabels(a.labels, b.labels);
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => a[k] === b[k]);
+}
+
+/** The working copy of one reduction: collects changes and the outbox, then freezes them. */
+class Step {
+  readonly seq: number;
+  portfolio: PortfolioSnapshot;
+  phase: WatchState['phase'];
+  needsFull: boolean;
+  listing: Listing | null;
+  inflight: PMap<string, Pending>;
+  awaiting: PSet<string>;
+  readonly requested: string[] = [];
+  private lifecycle: LifecycleEvent[] | undefined;
+  private diagnostics: Diagnostic[] | undefined;
+
+  constructor(
+    prev: WatchState,
+    private readonly at: Date,
+  ) {
+    this.seq = prev.seq + 1;
+    this.portfolio = prev.portfolio;
+    this.phase = prev.phase;
+    this.needsFull = prev.needsFull;
+    this.listing = prev.listing;
+    this.inflight = prev.inflight;
+    this.awaiting = prev.awaiting;
+  }
+
+  /** Records what an event said, for the list and the inspection of that container in flight. */
+  note(id: string, marks: Marks): void {
+    if (this.listing) {
+      const old = this.listing.marks.get(id);
+      this.listing = { ...this.listing, marks: this.listing.marks.set(id, { ...old, ...marks }) };
+    }
+    const pending = this.inflight.get(id);
+    if (pending) this.inflight = this.inflight.set(id, { seq: pending.seq, marks: { ...pending.marks, ...marks } });
+  }
+
+  /** Asks for an inspection; `renew` supersedes one already in flight (its answer is older). */
+  request(id: string, renew: boolean): void {
+    if (!renew && this.inflight.has(id)) {
+      this.requested.push(id);
+      return;
+    }
+    this.inflight = this.inflight.set(id, { seq: this.seq, marks: {} });
+    this.requested.push(id);
+  }
+
+  /** Drops an inspection in flight whose answer a newer event made useless. */
+  forget(id: string): void {
+    if (!this.inflight.has(id)) return;
+    this.inflight = this.inflight.delete(id);
+    this.awaiting = this.awaiting.delete(id);
+    this.settle();
+  }
+
+  add(c: Container): void {
+    this.portfolio = this.portfolio.with(c);
+    this.emit('started', c);
+  }
+
+  remove(c: Container): void {
+    this.portfolio = this.portfolio.without(c.id);
+    this.emit('exited', c);
+  }
+
+  replace(c: Container, event?: 'paused' | 'unpaused'): void {
+    this.portfolio = this.portfolio.with(c);
+    if (event) this.emit(event, c);
+  }
+
+  /** Marks the sync done once the connection's list and the inspections it asked for are in. */
+  settle(): void {
+    if (this.phase === 'inspecting' && this.awaiting.size === 0) this.phase = 'synced';
+  }
+
+  diagnose(code: string, message: string, id?: string): void {
+    (this.diagnostics ??= []).push(id === undefined ? { code, message, at: this.at } : { code, message, id, at: this.at });
+  }
+
+  private emit(type: LifecycleEvent['type'], container: Container): void {
+    (this.lifecycle ??= []).push(Object.freeze({ type, container, at: this.at }));
+  }
+
+  finish(): WatchState {
+    const inspect = this.requested.length
+      ? Object.freeze(this.requested.filter((id) => this.inflight.get(id)?.seq === this.seq).map((id) => ({ id, seq: this.seq })))
+      : none;
+    return {
+      seq: this.seq,
+      portfolio: this.portfolio,
+      phase: this.phase,
+      needsFull: this.needsFull,
+      listing: this.listing,
+      inflight: this.inflight,
+      awaiting: this.awaiting,
+      lifecycle: this.lifecycle ? Object.freeze(this.lifecycle) : none,
+      inspect,
+      diagnostics: this.diagnostics ? Object.freeze(this.diagnostics) : none,
+    };
+  }
+}
