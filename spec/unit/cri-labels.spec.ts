@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { create } from '@bufbuild/protobuf';
+import {
+  CRI_ANNOTATION_PREFIX,
+  CRI_CONTAINER_NAME_LABEL,
+  CRI_POD_NAME_LABEL,
+  CRI_POD_NAMESPACE_LABEL,
+  CRI_POD_UID_LABEL,
+  CRI_SANDBOX_LABEL,
+  containerDetails,
+  parseVerboseInfo,
+  sandboxDetails,
+} from '../../engines/cri/labels.js';
+import {
+  ContainerStatusSchema,
+  PodSandboxMetadataSchema,
+  PodSandboxStatusSchema,
+} from '../../protos/gen/runtime/v1/api_pb.js';
+
+describe('CRI labels and names', () => {
+  const pod = create(PodSandboxMetadataSchema, { name: 'web', namespace: 'shop', uid: 'u-1' });
+
+  it('names sandboxes namespace/pod and marks them', () => {
+    const status = create(PodSandboxStatusSchema, {
+      id: 'sb1',
+      metadata: pod,
+      labels: { app: 'web' },
+      annotations: { note: 'hi' },
+    });
+    const d = sandboxDetails(status, 42);
+    assert.equal(d.id, 'sb1');
+    assert.equal(d.name, 'shop/web');
+    assert.equal(d.pid, 42);
+    assert.equal(d.paused, false);
+    assert.equal(d.raw, status);
+    assert.deepEqual(d.labels, {
+      app: 'web',
+      [`${CRI_ANNOTATION_PREFIX}note`]: 'hi',
+      [CRI_POD_NAME_LABEL]: 'web',
+      [CRI_POD_NAMESPACE_LABEL]: 'shop',
+      [CRI_POD_UID_LABEL]: 'u-1',
+      [CRI_SANDBOX_LABEL]: '',
+    });
+  });
+
+  it('names containers namespace/pod/container, without the sandbox mark', () => {
+    const status = create(ContainerStatusSchema, {
+      id: 'c1',
+      metadata: { name: 'nginx' },
+      labels: { tier: 'front' },
+      annotations: { 'io.kubernetes.container.hash': 'abc' },
+    });
+    const d = containerDetails(status, pod, 43);
+    assert.equal(d.name, 'shop/web/nginx');
+    assert.equal(d.raw, status);
+    assert.deepEqual(d.labels, {
+      tier: 'front',
+      [`${CRI_ANNOTATION_PREFIX}io.kubernetes.container.hash`]: 'abc',
+      [CRI_POD_NAME_LABEL]: 'web',
+      [CRI_POD_NAMESPACE_LABEL]: 'shop',
+      [CRI_POD_UID_LABEL]: 'u-1',
+      [CRI_CONTAINER_NAME_LABEL]: 'nginx',
+    });
+    assert.ok(!(CRI_SANDBOX_LABEL in d.labels));
+  });
+
+  it('lets the pod facts win over same-named CRI labels', () => {
+    const status = create(ContainerStatusSchema, {
+      id: 'c1',
+      metadata: { name: 'nginx' },
+      labels: { [CRI_POD_NAME_LABEL]: 'lies' },
+    });
+    assert.equal(containerDetails(status, pod, 1).labels[CRI_POD_NAME_LABEL], 'web');
+  });
+
+  it('parses the PID and sandbox ID from verbose info', () => {
+    assert.deepEqual(parseVerboseInfo({ info: '{"pid":4242,"sandboxID":"sb1"}' }), { pid: 4242, sandboxId: 'sb1' });
+    assert.deepEqual(parseVerboseInfo({ info: '{"pid":7}' }), { pid: 7 });
+    assert.deepEqual(parseVerboseInfo({}), { pid: 0 });
+    assert.deepEqual(parseVerboseInfo({ info: 'not json' }), { pid: 0 });
+    assert.deepEqual(parseVerboseInfo({ info: '{"pid":"12"}' }), { pid: 0 });
+    assert.deepEqual(parseVerboseInfo({ info: '{"pid":0}' }), { pid: 0 });
+    assert.deepEqual(parseVerboseInfo({ info: 'null' }), { pid: 0 });
+  });
+});
