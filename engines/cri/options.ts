@@ -19,6 +19,4 @@ export interface CriWatchOptions extends WatchOptions {
   readonly events?: 'auto' | 'required';
   /** Polling period in ms of the no-events fallback (default 2000). */
   readonly pollInterval?: number;
-  /** Deadline in ms of each unary CRI call (default 10 000). */
-  readonly callTimeout?: number;
 }
