@@ -1,0 +1,512 @@
+#!/usr/bin/env bash
+# Brings up the project's PRIVATE test engines (npm run engines:up).
+#
+#   scripts/engines/up.sh                 install what is missing, start all four engines
+#   scripts/engines/up.sh --only docker   just this engine (repeatable; also "a,b"); this is
+#                                         how the test helpers restart a crashed engine
+#   scripts/engines/up.sh --check         install nothing, start nothing: list the engines
+#                                         that answer; exit 0 only if all four answer
+#
+# Engines: docker (dockerd), podman (Docker-compatible service), containerd (1.7 from Debian 13,
+# native API + CRI), containerd16 (Debian 12's containerd 1.6, CRI without GetContainerEvents).
+# All state lives below ONE run folder, $WHALEWATCHER_RUN_DIR (default /var/lib/whalewatcher-test);
+# downloads are cached in $WHALEWATCHER_CACHE_DIR (default /var/cache/whalewatcher).
+# An engine that already answers is reused; one that does not is started again after the
+# leftovers of an earlier (killed) run are cleaned up. Writes RUN/env (KEY=VALUE lines).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+SELECTED=()
+CHECK=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --only)
+      [ $# -ge 2 ] || die "--only needs an engine name"
+      IFS=, read -r -a names <<<"$2"
+      for n in "${names[@]}"; do
+        engine_valid "$n" || die "unknown engine '$n' (docker, podman, containerd, containerd16)"
+        SELECTED+=("$n")
+      done
+      shift 2
+      ;;
+    --only=*)
+      IFS=, read -r -a names <<<"${1#--only=}"
+      for n in "${names[@]}"; do
+        engine_valid "$n" || die "unknown engine '$n' (docker, podman, containerd, containerd16)"
+        SELECTED+=("$n")
+      done
+      shift
+      ;;
+    --check) CHECK=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+[ ${#SELECTED[@]} -gt 0 ] || SELECTED=("${ALL_ENGINES[@]}")
+check_run_dir
+
+if [ $CHECK = 1 ]; then
+  all=0
+  for e in "${ALL_ENGINES[@]}"; do
+    if probe "$e"; then echo "$e"; else all=1; fi
+  done
+  exit $all
+fi
+
+[ "$(id -u)" = 0 ] || die "engines:up must run as root (it installs packages and starts daemons)"
+
+selected() { local e; for e in "${SELECTED[@]}"; do [ "$e" = "$1" ] && return 0; done; return 1; }
+
+T0=$SECONDS
+mkdir -p "$RUN" "$CACHE"
+exec 9>"$RUN/.lock"
+flock -w 600 9 || die "another engines:up/down holds $RUN/.lock for 10 minutes"
+protect_self
+
+# ---------------------------------------------------------------------------------------
+# installation
+
+pkg_installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+INSTALL_LOG=$CACHE/install.log
+apt_run() { # ARGS...: apt-get, output to the install log; on failure the log's tail is shown
+  if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0 \
+    "$@" >>"$INSTALL_LOG" 2>&1; then
+    tail_log "$INSTALL_LOG" 30
+    return 1
+  fi
+}
+
+# Keeps package scripts from starting the system's own services (docker.io's postinst would
+# start a system dockerd on /var/run/docker.sock) while we install.
+POLICY_RC=/usr/sbin/policy-rc.d
+POLICY_RC_OURS=0
+block_service_starts() {
+  if [ ! -e "$POLICY_RC" ]; then
+    printf '#!/bin/sh\n# temporary, from whalewatcher scripts/engines/up.sh\nexit 101\n' >"$POLICY_RC"
+    chmod 755 "$POLICY_RC"
+    POLICY_RC_OURS=1
+  fi
+}
+allow_service_starts() {
+  if [ $POLICY_RC_OURS = 1 ]; then rm -f "$POLICY_RC"; POLICY_RC_OURS=0; fi
+}
+trap allow_service_starts EXIT
+
+ensure_packages() {
+  local -a missing=() missing_nr=()
+  local p
+  for p in docker.io runc busybox-static; do pkg_installed "$p" || missing+=("$p"); done
+  if selected podman; then pkg_installed podman || missing_nr+=(podman); fi
+  [ $((${#missing[@]} + ${#missing_nr[@]})) -gt 0 ] || return 0
+  [ -r /etc/debian_version ] || die "missing packages (${missing[*]} ${missing_nr[*]}) and this is no Debian system: install them yourself"
+  say "installing ${missing[*]} ${missing_nr[*]} with apt-get (log: $INSTALL_LOG)"
+  local t=$SECONDS
+  : >"$INSTALL_LOG"
+  block_service_starts
+  apt_run update || die "apt-get update failed"
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_run install -y "${missing[@]}" || die "installing ${missing[*]} failed (apt-get install)"
+  fi
+  if [ ${#missing_nr[@]} -gt 0 ]; then
+    apt_run install -y --no-install-recommends "${missing_nr[@]}" ||
+      die "installing ${missing_nr[*]} failed (apt-get install --no-install-recommends)"
+  fi
+  allow_service_starts
+  for p in "${missing[@]}" "${missing_nr[@]}"; do
+    pkg_installed "$p" || die "package $p is still not installed after apt-get install"
+  done
+  say "packages installed in $((SECONDS - t)) s"
+}
+
+# The Debian mirror the system itself uses, read from its apt sources (never hard-coded).
+debian_mirror() {
+  local f=/etc/apt/sources.list.d/debian.sources uri=
+  if [ -r "$f" ]; then
+    uri=$(awk '
+      function flush() {
+        if (types ~ /(^| )deb( |$)/ && suites != "" && uri != "") {
+          n = split(suites, s, " ")
+          for (i = 1; i <= n; i++) if (s[i] !~ /-/) { print uri; found = 1; exit }
+        }
+        types = ""; suites = ""; uri = ""
+      }
+      /^[ \t]*$/ { flush(); next }
+      /^Types:/ { sub(/^Types:[ \t]*/, ""); types = $0 }
+      /^Suites:/ { sub(/^Suites:[ \t]*/, ""); suites = $0 }
+      /^URIs:/ { sub(/^URIs:[ \t]*/, ""); split($0, u, " "); uri = u[1] }
+      END { if (!found) flush() }' "$f")
+  fi
+  if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
+    uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { if ($(i+1) !~ /-/) { print $i; exit } break } }' /etc/apt/sources.list)
+  fi
+  [ -n "$uri" ] || return 1
+  echo "${uri%/}"
+}
+
+# containerd 1.7 from Debian 13 "trixie", through a private apt configuration, unpacked with
+# dpkg -x into the cache (kept: a warm run downloads nothing).
+ensure_containerd17() {
+  local dir=$CACHE/containerd17 a=$CACHE/apt mirror deb version t=$SECONDS
+  if [ -f "$dir/.complete" ] && [ -x "$dir/usr/bin/containerd" ]; then return 0; fi
+  mirror=$(debian_mirror) || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
+  say "fetching containerd from Debian 13 (trixie) into $dir"
+  mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$a/sources.list.d" "$a/preferences.d" "$a/debs"
+  local keyring=/usr/share/keyrings/debian-archive-keyring.gpg opt=
+  [ -r "$keyring" ] && opt="[signed-by=$keyring] "
+  printf 'deb %s%s trixie main\n' "$opt" "$mirror" >"$a/sources.list"
+  local -a o=(
+    -o "Dir::Etc::SourceList=$a/sources.list"
+    -o "Dir::Etc::SourceParts=$a/sources.list.d"
+    -o "Dir::Etc::Preferences=$a/preferences"
+    -o "Dir::Etc::PreferencesParts=$a/preferences.d"
+    -o "Dir::State::Lists=$a/lists"
+    -o "Dir::Cache=$a/cache"
+    -o "Acquire::Languages=none"
+    -o "APT::Sandbox::User=root"
+  )
+  : >>"$INSTALL_LOG"
+  apt_run "${o[@]}" update || die "apt-get update of the private trixie source ($a/sources.list) failed"
+  rm -f "$a/debs"/containerd_*.deb
+  (cd "$a/debs" && apt_run "${o[@]}" download containerd) || die "apt-get download containerd (trixie) failed"
+  deb=$(ls "$a/debs"/containerd_*.deb 2>/dev/null | head -n1)
+  [ -n "$deb" ] || die "apt-get download containerd left no .deb in $a/debs"
+  rm -rf "$dir.tmp"
+  dpkg -x "$deb" "$dir.tmp" || die "dpkg -x $deb failed"
+  version=$("$dir.tmp/usr/bin/containerd" --version 2>&1) || die "the trixie containerd does not run here: $version"
+  case $version in
+    *" 1.7."* | *" v1.7."*) ;;
+    *) die "expected containerd 1.7.x from trixie, got: $version" ;;
+  esac
+  rm -rf "$dir"
+  mv "$dir.tmp" "$dir"
+  touch "$dir/.complete"
+  say "containerd 1.7 ready in $((SECONDS - t)) s: $version"
+}
+
+# ---------------------------------------------------------------------------------------
+# configuration files
+
+write_containerd_config() { # FILE DIR SOCKET WITH_CRI NRI_SECTION
+  local file=$1 c=$2 sock=$3 cri=$4 nri=$5
+  {
+    echo "# written by scripts/engines/up.sh"
+    echo "version = 2"
+    echo "root = \"$c/root\""
+    echo "state = \"$c/state\""
+    [ "$cri" = 1 ] || echo 'disabled_plugins = ["io.containerd.grpc.v1.cri"]'
+    echo "[grpc]"
+    echo "  address = \"$sock\""
+    echo "[ttrpc]"
+    echo "  address = \"$sock.ttrpc\""
+    echo "[plugins.\"io.containerd.internal.v1.opt\"]"
+    echo "  path = \"$c/opt\""
+    if [ "$nri" = 1 ]; then
+      echo "[plugins.\"io.containerd.nri.v1.nri\"]"
+      echo "  disable = true"
+    fi
+    if [ "$cri" = 1 ]; then
+      cat <<TOML
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$IMAGE_CTR"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = "$c/runc"
+TOML
+    fi
+  } >"$file.tmp"
+  mv "$file.tmp" "$file"
+}
+
+write_podman_config() {
+  local p=$RUN/podman
+  cat >"$p/containers.conf.tmp" <<CONF
+# written by scripts/engines/up.sh: the private test instance's settings
+[containers]
+# the machine lacks CAP_SYS_RESOURCE: without this, containers fail with "error setting rlimit type 7"
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+tmp_dir = "$p/tmp"
+
+[network]
+network_config_dir = "$p/networks"
+CONF
+  mv "$p/containers.conf.tmp" "$p/containers.conf"
+  cat >"$p/storage.conf.tmp" <<CONF
+# written by scripts/engines/up.sh
+[storage]
+driver = "overlay"
+graphroot = "$p/storage"
+runroot = "$p/run"
+CONF
+  mv "$p/storage.conf.tmp" "$p/storage.conf"
+}
+
+# ---------------------------------------------------------------------------------------
+# starting
+
+# Runs COMMAND... under the reaping supervisor, detached (own session, no inherited fds),
+# output appended to LOG. The supervisor writes the daemon's PID to PIDFILE ("-": the daemon
+# writes its own).
+launch() { # LOG PIDFILE ENV... -- COMMAND...
+  local log=$1 pidfile=$2
+  shift 2
+  local -a env=()
+  while [ "$1" != -- ]; do env+=("$1"); shift; done
+  shift
+  printf '\n==== %s: starting %s\n' "$(date -Is)" "$*" >>"$log"
+  env "${env[@]}" setsid perl "$ENGINES_DIR/supervise.pl" "$pidfile" -- "$@" </dev/null >>"$log" 2>&1 9>&- &
+}
+
+# Waits until ENGINE answers. Fails loudly: daemon gone (with its log), socket never there,
+# or no answer in time.
+wait_engine() { # ENGINE SECONDS
+  local name=$1 secs=$2 sock log deadline pid=
+  sock=$(engine_socket "$name")
+  log=$(engine_log "$name")
+  deadline=$((SECONDS + secs))
+  while :; do
+    if probe "$name"; then return 0; fi
+    if [ $SECONDS -ge $((deadline - secs + 3)) ] && ! pid=$(engine_daemon_pid "$name"); then
+      # give the supervisor a moment to write the pid file, then insist
+      sleep 0.5
+      if ! pid=$(engine_daemon_pid "$name") && ! probe "$name"; then
+        tail_log "$log"
+        die "$name did not come up: its daemon exited (log: $log)"
+      fi
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      tail_log "$log"
+      if [ ! -S "$sock" ]; then
+        die "$name: socket $sock never appeared within $secs s (log: $log)"
+      fi
+      die "$name: no answer on $sock within $secs s (log: $log)"
+    fi
+    sleep 0.2
+  done
+}
+
+# Before (re)starting ENGINE: end a daemon of ours that no longer answers, drop stale pid
+# files and sockets, kill container processes whose shim is gone. Running shims (and their
+# containers) are left alone: a restarted engine takes them over.
+prepare_start() {
+  local name=$1 pid f
+  if pid=$(engine_daemon_pid "$name"); then
+    warn "$name (pid $pid) is running but does not answer: killing it (SIGKILL)"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone 10 "$pid" || die "$name: pid $pid did not die after SIGKILL"
+  fi
+  if [ "$name" = docker ]; then
+    # dockerd's managed containerd outlives a crashed dockerd for a while and then dies; a
+    # dockerd started meanwhile times out waiting for it. End it and drop its pid file.
+    f=$RUN/docker/exec/containerd/containerd.pid
+    if [ -r "$f" ] && read -r pid <"$f" 2>/dev/null && [[ $pid =~ ^[0-9]+$ ]]; then
+      if pid_alive "$pid" && pid_cmdline_has "$pid" "$RUN/docker/"; then
+        say "docker: ending the managed containerd (pid $pid) of the previous dockerd"
+        term_then_kill 5 "$pid" || true
+      fi
+    fi
+    rm -f "$f"
+  fi
+  rm -f "$(engine_pidfile "$name")" "$(engine_socket "$name")" "$(engine_socket "$name").ttrpc"
+  reap_orphans "$name"
+}
+
+# dockerd uses the system's containerd when /run/containerd/containerd.sock exists. If the
+# user runs one, our dockerd gets a containerd of its own instead (Debian's 1.6, private).
+docker_own_containerd() {
+  local d=$RUN/docker sock=$RUN/docker/ctrd.sock pidf=$RUN/docker/containerd.pid pid
+  if [ -S "$sock" ] && timeout -k 2 10 "$CTR16" --address "$sock" version >/dev/null 2>&1; then
+    echo "$sock"
+    return 0
+  fi
+  if [ -r "$pidf" ] && read -r pid <"$pidf" && pid_alive "$pid" && pid_cmdline_has "$pid" "$d/"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone 10 "$pid" || true
+  fi
+  rm -f "$sock" "$sock.ttrpc" "$pidf"
+  mkdir -p "$d/ctrd/root" "$d/ctrd/state" "$d/ctrd/opt" "$d/tmp"
+  write_containerd_config "$d/ctrd/config.toml" "$d/ctrd" "$sock" 0 0
+  launch "$d/containerd.log" "$pidf" PATH="$SYS_PATH" TMPDIR="$d/tmp" -- /usr/bin/containerd --config "$d/ctrd/config.toml"
+  local deadline=$((SECONDS + 60))
+  until timeout -k 2 10 "$CTR16" --address "$sock" version >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      tail_log "$d/containerd.log"
+      die "docker: its own containerd did not answer on $sock within 60 s"
+    fi
+    sleep 0.2
+  done
+  echo "$sock"
+}
+
+start_docker() {
+  local d=$RUN/docker
+  local -a extra=()
+  mkdir -p "$d/data" "$d/exec" "$d/tmp"
+  [ -f "$d/daemon.json" ] || echo '{}' >"$d/daemon.json"
+  if [ -e /run/containerd/containerd.sock ]; then
+    say "docker: a system containerd exists; giving our dockerd a private containerd"
+    extra=(--containerd "$(docker_own_containerd)")
+  fi
+  launch "$d/dockerd.log" - PATH="$SYS_PATH" DOCKER_TMPDIR="$d/tmp" -- \
+    /usr/sbin/dockerd --config-file "$d/daemon.json" \
+    --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
+    -H "unix://$RUN/docker.sock" \
+    --bridge=none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
+    "${extra[@]}"
+}
+
+start_podman() {
+  local p=$RUN/podman
+  local -a args=() env=()
+  mkdir -p "$p/storage" "$p/run" "$p/tmp" "$p/networks"
+  write_podman_config
+  mapfile -t args < <(podman_args)
+  mapfile -t env < <(podman_env)
+  launch "$p/podman.log" "$p/podman.pid" "${env[@]}" PATH="$SYS_PATH" TMPDIR="$p/tmp" -- \
+    "$PODMAN" "${args[@]}" system service --time=0 "unix://$RUN/podman.sock"
+}
+
+start_containerd() { # containerd | containerd16
+  local name=$1 c=$RUN/$1 bin path nri
+  if [ "$name" = containerd ]; then
+    bin=$CTRD17_BIN/containerd
+    path=$CTRD17_BIN:$SYS_PATH
+    nri=1
+  else
+    bin=/usr/bin/containerd
+    path=$SYS_PATH
+    nri=0
+  fi
+  [ -x "$bin" ] || die "$name: $bin is missing"
+  mkdir -p "$c/root" "$c/state" "$c/tmp" "$c/runc" "$c/opt"
+  write_containerd_config "$c/config.toml" "$c" "$(engine_socket "$name")" 1 "$nri"
+  launch "$c/$name.log" "$c/$name.pid" PATH="$path" TMPDIR="$c/tmp" -- "$bin" --config "$c/config.toml"
+}
+
+# ---------------------------------------------------------------------------------------
+# the test image
+
+ensure_docker_image() {
+  local docker root=$RUN/images/rootfs
+  docker=$(docker_cli)
+  if ! timeout -k 2 30 "$docker" -H "unix://$RUN/docker.sock" image inspect "$IMAGE_DOCKER" >/dev/null 2>&1; then
+    [ -x /bin/busybox ] || die "/bin/busybox is missing (package busybox-static)"
+    rm -rf "$root"
+    mkdir -p "$root/bin"
+    cp /bin/busybox "$root/bin/busybox"
+    ln -s busybox "$root/bin/sh"
+    ln -s busybox "$root/bin/sleep"
+    ln -s busybox "$root/bin/true"
+    tar -C "$root" -c . | timeout -k 2 120 "$docker" -H "unix://$RUN/docker.sock" \
+      import -c 'CMD ["/bin/sleep","3600"]' - "$IMAGE_DOCKER" >/dev/null ||
+      die "docker: building $IMAGE_DOCKER (docker import) failed"
+    rm -rf "$root" "$IMAGE_TAR"
+    say "docker: built $IMAGE_DOCKER"
+  fi
+  if [ ! -s "$IMAGE_TAR" ]; then
+    mkdir -p "$RUN/images"
+    timeout -k 2 120 "$docker" -H "unix://$RUN/docker.sock" save -o "$IMAGE_TAR.tmp" "$IMAGE_DOCKER" ||
+      die "docker: docker save $IMAGE_DOCKER failed"
+    mv "$IMAGE_TAR.tmp" "$IMAGE_TAR"
+  fi
+}
+
+ensure_podman_image() {
+  local out
+  podman_cmd
+  if timeout -k 2 30 "${PODMAN_CMD[@]}" image exists "$IMAGE_PODMAN" 2>/dev/null; then return 0; fi
+  out=$(timeout -k 2 120 "${PODMAN_CMD[@]}" load -i "$IMAGE_TAR" 2>&1) ||
+    { printf '%s\n' "$out" >&2; die "podman: loading $IMAGE_TAR failed"; }
+  if ! timeout -k 2 30 "${PODMAN_CMD[@]}" image exists "$IMAGE_PODMAN" 2>/dev/null; then
+    timeout -k 2 30 "${PODMAN_CMD[@]}" tag "$IMAGE_DOCKER" "$IMAGE_PODMAN" >/dev/null 2>&1 ||
+      die "podman: $IMAGE_PODMAN is missing after podman load ($out)"
+  fi
+  say "podman: loaded $IMAGE_PODMAN"
+}
+
+# ---------------------------------------------------------------------------------------
+# the env file
+
+write_env() {
+  local env=$RUN/env
+  {
+    echo "# written by scripts/engines/up.sh at $(date -Is); engines that answered then"
+    echo "WHALEWATCHER_TEST_RUN_DIR=$RUN"
+    if probe docker; then echo "WHALEWATCHER_TEST_DOCKER=unix://$RUN/docker.sock"; fi
+    if probe podman; then echo "WHALEWATCHER_TEST_PODMAN=unix://$RUN/podman.sock"; fi
+    if probe containerd; then
+      echo "WHALEWATCHER_TEST_CONTAINERD=$RUN/containerd.sock"
+      echo "WHALEWATCHER_TEST_CRI=$RUN/containerd.sock"
+    fi
+    if probe containerd16; then echo "WHALEWATCHER_TEST_CRI_NOEVENTS=$RUN/containerd16.sock"; fi
+    echo "WHALEWATCHER_TEST_DOCKER_CLI=$(docker_cli)"
+    echo "WHALEWATCHER_TEST_CTR=$CTR17"
+    echo "WHALEWATCHER_TEST_CTR16=$CTR16"
+    echo "WHALEWATCHER_TEST_PODMAN_CLI=$PODMAN"
+    echo "WHALEWATCHER_TEST_PODMAN_ARGS=$(podman_args | paste -sd' ')"
+    echo "WHALEWATCHER_TEST_PODMAN_ENV=$(podman_env | paste -sd' ')"
+    echo "WHALEWATCHER_TEST_IMAGE=$IMAGE_DOCKER"
+    echo "WHALEWATCHER_TEST_IMAGE_PODMAN=$IMAGE_PODMAN"
+    echo "WHALEWATCHER_TEST_IMAGE_CONTAINERD=$IMAGE_CTR"
+  } >"$env.tmp"
+  mv "$env.tmp" "$env"
+}
+
+# ---------------------------------------------------------------------------------------
+# main
+
+# Every engine but docker gets the test image from docker's archive.
+if [ ! -s "$IMAGE_TAR" ] && ! selected docker; then SELECTED=(docker "${SELECTED[@]}"); fi
+
+ensure_packages
+if selected containerd; then ensure_containerd17; fi
+
+declare -A STARTED=()
+for e in "${SELECTED[@]}"; do
+  if probe "$e"; then
+    STARTED[$e]=0
+    continue
+  fi
+  prepare_start "$e"
+  case $e in
+    docker) start_docker ;;
+    podman) start_podman ;;
+    containerd | containerd16) start_containerd "$e" ;;
+  esac
+  STARTED[$e]=1
+done
+
+for e in "${SELECTED[@]}"; do
+  if [ "${STARTED[$e]}" = 1 ]; then
+    wait_engine "$e" 120
+    say "$e: started on $(engine_socket "$e")"
+  else
+    say "$e: already up on $(engine_socket "$e") (reused)"
+  fi
+done
+
+if selected docker; then ensure_docker_image; fi
+if selected podman; then ensure_podman_image; fi
+if selected containerd; then
+  for ns in "${CTR_NAMESPACES[@]}"; do import_into_namespace containerd "$ns"; done
+fi
+if selected containerd16; then
+  for ns in "${CTR16_NAMESPACES[@]}"; do import_into_namespace containerd16 "$ns"; done
+fi
+
+write_env
+say "engines up in $((SECONDS - T0)) s (${SELECTED[*]}); endpoints in $RUN/env"
