@@ -112,6 +112,7 @@ class MobyAdapter implements EngineAdapter {
         subscriber.error(err);
       };
       const onMessage = (msg: unknown) => {
+        if (done) return;
         const event = normalizeMobyEvent(msg);
         if (event) subscriber.next(event);
       };
@@ -134,7 +135,14 @@ class MobyAdapter implements EngineAdapter {
             const framer = new JsonStreamFramer();
             response.on('data', (chunk: Buffer) => {
               try {
-                for (const msg of framer.write(chunk)) {
+                let framed: unknown[];
+                try {
+                  framed = framer.write(chunk);
+                } catch (err) {
+                  if (err instanceof FramingError) err.framed.forEach(onMessage);
+                  throw err;
+                }
+                for (const msg of framed) {
                   if (done) return;
                   onMessage(msg);
                 }

@@ -8,6 +8,8 @@ import { StringDecoder } from 'node:string_decoder';
  */
 export class FramingError extends Error {
   override readonly name = 'FramingError';
+  /** Objects the failing chunk completed before the error, in order. */
+  framed: unknown[] = [];
 }
 
 /** Default upper bound for one buffered (incomplete) JSON object, in characters. */
@@ -18,7 +20,8 @@ const DEFAULT_MAX_OBJECT = 1 << 20;
  * several objects in one chunk, one object (or one UTF-8 character) split across chunks, and
  * objects separated by newlines, other whitespace, or nothing at all. Anything between objects
  * that is not whitespace, an object that does not parse, or an object that grows past the size
- * bound throws a {@link FramingError}; the framer is unusable afterwards.
+ * bound throws a {@link FramingError} (whose `framed` holds the objects completed before it); the
+ * framer is unusable afterwards.
  *
  * @example
  * const framer = new JsonStreamFramer();
@@ -41,10 +44,13 @@ export class JsonStreamFramer {
   write(chunk: Buffer | Uint8Array | string): unknown[] {
     if (this.failed) throw new FramingError('framer already failed');
     const text = typeof chunk === 'string' ? chunk : this.decoder.write(toBuffer(chunk));
+    const out: unknown[] = [];
     try {
-      return this.scan(text);
+      this.scan(text, out);
+      return out;
     } catch (err) {
       this.failed = true;
+      if (err instanceof FramingError) err.framed = out;
       throw err;
     }
   }
@@ -59,8 +65,7 @@ export class JsonStreamFramer {
     return rest;
   }
 
-  private scan(text: string): unknown[] {
-    const out: unknown[] = [];
+  private scan(text: string, out: unknown[]): void {
     let start = this.depth > 0 ? 0 : -1; // start of the current object within `text`
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
@@ -96,7 +101,6 @@ export class JsonStreamFramer {
         throw new FramingError(`JSON object exceeds ${this.maxObject} characters: ${preview(this.pending)}`);
       }
     }
-    return out;
   }
 }
 
