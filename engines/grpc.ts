@@ -113,8 +113,6 @@ class UnixHttp2Sessions {
     if (this.connecting) return this.connecting;
     const connecting = new Promise<http2.ClientHttp2Session>((resolve, reject) => {
       const session = http2.connect(this.authority, { createConnection: () => net.connect(this.socketPath) });
-      this.session = session;
-      this.streams = 0;
       let settled = false;
       const forget = () => {
         if (this.session === session) this.session = undefined;
@@ -144,6 +142,8 @@ class UnixHttp2Sessions {
           reject(new ConnectError('transport closed', Code.Canceled));
           return;
         }
+        this.session = session;
+        this.streams = 0;
         session.unref();
         resolve(session);
       });
@@ -154,22 +154,35 @@ class UnixHttp2Sessions {
 }
 
 function connectErrorFromReason(err: unknown): ConnectError {
-  const code = errnoOf(err) === 'ECONNREFUSED' ? Code.Unavailable : Code.Internal;
+  const code = nodeErrorCodes(err).includes('ECONNREFUSED') ? Code.Unavailable : Code.Internal;
   const ce = ConnectError.from(err, code);
   if (ce !== err) ce.cause = err;
   return ce;
 }
 
-/** The first Node.js error code (`ENOENT`, `ERR_HTTP2_ERROR`, …) along an error's cause chain. */
-function errnoOf(err: unknown): string | undefined {
+/** The Node.js error codes (`ENOENT`, `ERR_HTTP2_ERROR`, …) along an error's cause chain. */
+function nodeErrorCodes(err: unknown): string[] {
+  const codes: string[] = [];
   const seen = new Set<unknown>();
   for (let e = err; e instanceof Error && !seen.has(e); e = (e as { cause?: unknown }).cause) {
     seen.add(e);
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
+    if (typeof code === 'string') codes.push(code);
   }
-  return undefined;
+  return codes;
 }
+
+/** Node.js error codes that tell what answers at the endpoint, most telling first. */
+const NODE_ERROR_CODES = [
+  'ENOENT',
+  'ECONNREFUSED',
+  'EACCES',
+  'EPERM',
+  'ENOTSOCK',
+  'ERR_HTTP2_ERROR',
+  'ERR_HTTP2_SESSION_ERROR',
+  'ERR_HTTP2_PROTOCOL_ERROR',
+];
 
 /**
  * A cold Observable of one unary gRPC call (or any abortable promise): each subscription makes
@@ -235,7 +248,8 @@ export function fromServerStream<T>(open: (signal: AbortSignal) => AsyncIterable
 export function grpcEngineError(err: unknown, endpoint: string, expected: string): unknown {
   if (err instanceof WhalewatcherError) return err;
   const options = { cause: err };
-  switch (errnoOf(err)) {
+  const codes = nodeErrorCodes(err);
+  switch (NODE_ERROR_CODES.find((code) => codes.includes(code))) {
     case 'ENOENT':
       return new EngineUnreachableError(endpoint, 'no such socket', options);
     case 'ECONNREFUSED':
