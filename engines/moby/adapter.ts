@@ -31,15 +31,15 @@ export const PRIVILEGED_LABEL = 'github.com/thediveo/whalewatcher/moby/privilege
  * Options of the Docker/Podman adapter.
  *
  * @example
- * createMobyAdapter('tcp://build-host:2376', { tls: { certPath: '/certs' }, requestTimeout: 10_000 });
+ * createMobyAdapter('tcp://build-host:2376', { tls: { certPath: '/certs' }, callTimeout: 10_000 });
  */
 export interface MobyAdapterOptions {
   /** Overrides the engine type (default: detected, `'docker.com'` or `'podman.io'`). */
   readonly type?: string;
   /** TLS for `tcp://` hosts; default from `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` like the Docker CLI. */
   readonly tls?: MobyTlsOptions | boolean;
-  /** Timeout in ms of each list, inspect and info request (default 30 000; the event stream has none). */
-  readonly requestTimeout?: number;
+  /** Timeout in ms of each list, inspect and info request (default 30 000; the event stream has none), as the common watch option. */
+  readonly callTimeout?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -92,7 +92,7 @@ class MobyAdapter implements EngineAdapter {
     this.endpoint = endpoint;
     this.api = endpoint instanceof Error ? (host ?? process.env['DOCKER_HOST'] ?? '') : endpoint.api;
     this.type = options.type ?? DOCKER_TYPE;
-    this.timeout = options.requestTimeout ?? 30_000;
+    this.timeout = options.callTimeout ?? 30_000;
     const tls = !(endpoint instanceof Error) && endpoint.kind === 'tcp' && endpoint.protocol === 'https';
     const Agent = tls ? https.Agent : http.Agent;
     this.requestAgent = new Agent({ keepAlive: true, maxSockets: 16 });
@@ -295,7 +295,8 @@ class MobyAdapter implements EngineAdapter {
     const info: unknown = await this.docker().requests.info({ abortSignal: signal });
     if (!isObject(info)) throw new WrongEngineError(this.api, DOCKER_TYPE, 'an HTTP server without the Docker API (/info)');
     const systemTime = info['SystemTime'];
-    if (typeof systemTime === 'string' && !Number.isNaN(Date.parse(systemTime))) return systemTime;
+    const since = typeof systemTime === 'string' ? unixTimestamp(systemTime) : undefined;
+    if (since) return since;
     // No SystemTime: fall back to the HTTP Date header (whole seconds), one second earlier.
     const date = await this.pingDate(signal);
     const ms = date ? Date.parse(date) : NaN;
@@ -346,6 +347,18 @@ class MobyAdapter implements EngineAdapter {
 }
 
 class TimeoutError extends Error {}
+
+/**
+ * RFC 3339 (with nanoseconds, any offset) to the `<seconds>.<nanoseconds>` form that both
+ * dockerd and Podman accept for `since=` (dockerd 20.10 rejects RFC 3339 with nanoseconds).
+ */
+function unixTimestamp(rfc3339: string): string | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/i.exec(rfc3339.trim());
+  if (!m) return undefined;
+  const ms = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(ms)) return undefined;
+  return `${Math.floor(ms / 1000)}.${(m[2] ?? '').padEnd(9, '0').slice(0, 9)}`;
+}
 
 /** Docker's `/version` names the engine in `Components`; Podman's says "Podman Engine". */
 function isPodman(version: Json): boolean {

@@ -1,7 +1,7 @@
 import type { EngineEvent } from '../../lib/adapter.js';
 
 /** The container event actions the adapter subscribes to. */
-export const MOBY_EVENT_ACTIONS = ['start', 'die', 'pause', 'unpause', 'rename'] as const;
+export const MOBY_EVENT_ACTIONS = ['start', 'die', 'died', 'pause', 'unpause', 'rename'] as const;
 
 /**
  * Raised by {@link normalizeMobyEvent} for an event that lacks a required field; the adapter

@@ -38,7 +38,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
 
   beforeEach(async () => {
     fake = await startFakeDocker();
-    adapter = createMobyAdapter(fake.api, { requestTimeout: 2000 });
+    adapter = createMobyAdapter(fake.api, { callTimeout: 2000 });
   });
   afterEach(async () => {
     await adapter.close();
@@ -108,10 +108,10 @@ describe('moby adapter (fake engine on a unix socket)', () => {
       const { events, errors, sub } = collect(adapter);
       const res = await fake.nextEventStream();
       const url = new URL(fake.requests.find((r) => r.startsWith('/events'))!, 'http://x');
-      expect(url.searchParams.get('since')).to.equal('2024-01-02T03:04:05.123456789Z');
+      expect(url.searchParams.get('since')).to.equal(`${Date.UTC(2024, 0, 2, 3, 4, 5) / 1000}.123456789`);
       expect(JSON.parse(url.searchParams.get('filters')!)).to.deep.equal({
         type: ['container'],
-        event: ['start', 'die', 'pause', 'unpause', 'rename'],
+        event: ['start', 'die', 'died', 'pause', 'unpause', 'rename'],
       });
       await waitFor(() => events.length === 1, 'live');
       expect(events).to.deep.equal([{ type: 'live' }]);
@@ -185,7 +185,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
     });
 
     it('uses no request timeout on the stream', async () => {
-      const short = createMobyAdapter(fake.api, { requestTimeout: 50 });
+      const short = createMobyAdapter(fake.api, { callTimeout: 50 });
       const { events, errors, sub } = collect(short);
       await fake.nextEventStream();
       await new Promise((r) => setTimeout(r, 200));
@@ -228,7 +228,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
   describe('errors', () => {
     it('times out a request that gets no answer', async () => {
       fake.intercept = (req) => req.url!.startsWith('/info');
-      const slow = createMobyAdapter(fake.api, { requestTimeout: 100 });
+      const slow = createMobyAdapter(fake.api, { callTimeout: 100 });
       const err = await firstValueFrom(slow.info()).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(EngineUnreachableError);
       expect((err as EngineUnreachableError).reason).to.match(/timed out/);
