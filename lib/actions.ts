@@ -26,9 +26,16 @@ export type Action =
       readonly at: Date;
     }
   | { readonly type: 'started'; readonly id: string; readonly details?: ContainerDetails; readonly at: Date }
-  | { readonly type: 'died'; readonly id: string; readonly at: Date }
-  | { readonly type: 'paused'; readonly id: string; readonly at: Date }
-  | { readonly type: 'unpaused'; readonly id: string; readonly at: Date }
+  | {
+      readonly type: 'died';
+      readonly id: string;
+      readonly at: Date;
+      /** The engine's own event time, when it gave one (then `at` equals it). */
+      readonly engineAt?: Date;
+      /** PID of the process that ended, when the engine tells. */
+      readonly pid?: number;
+    }
+  | { readonly type: 'paused' | 'unpaused'; readonly id: string; readonly at: Date; readonly engineAt?: Date }
   | {
       readonly type: 'updated';
       readonly id: string;

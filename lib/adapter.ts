@@ -21,6 +21,11 @@ export interface ContainerDetails {
   readonly pid: number;
   /** Whether the container is paused (frozen) rather than running. */
   readonly paused: boolean;
+  /**
+   * When this lifetime started, in the engine's clock, if the engine tells. Lets the core tell a
+   * late event of an earlier lifetime (same ID) from one of the current lifetime.
+   */
+  readonly startedAt?: Date;
   /** The engine's own answer, handed to the `rucksack` option and nothing else. */
   readonly raw: unknown;
 }
@@ -47,7 +52,7 @@ export interface ContainerSummary {
  * - `live`: the event subscription is live; anything that happens from now on is reported.
  *   Adapters emit it once per subscription, before any other event; the core lists only after it.
  * - `started`: a container (re)started; the core inspects it, unless `details` came along.
- * - `died`: the container's initial process ended (not an exec'd process).
+ * - `died`: the container's initial process ended (not an exec'd process); `pid` if the engine tells.
  * - `paused` / `unpaused`: freezer state changes.
  * - `updated`: the name and/or labels changed (rename, label update); no lifecycle event.
  * - `resync`: something happened that only a fresh list can reconcile (e.g. a new namespace).
@@ -60,7 +65,7 @@ export interface ContainerSummary {
 export type EngineEvent =
   | { readonly type: 'live' }
   | { readonly type: 'started'; readonly id: string; readonly at?: Date; readonly details?: ContainerDetails }
-  | { readonly type: 'died'; readonly id: string; readonly at?: Date }
+  | { readonly type: 'died'; readonly id: string; readonly at?: Date; readonly pid?: number }
   | { readonly type: 'paused'; readonly id: string; readonly at?: Date }
   | { readonly type: 'unpaused'; readonly id: string; readonly at?: Date }
   | {

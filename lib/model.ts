@@ -18,6 +18,8 @@ export interface Container {
   readonly project: string;
   /** Whether the container is paused. */
   readonly paused: boolean;
+  /** When this lifetime started, in the engine's clock, if the engine tells. */
+  readonly startedAt?: Date;
   /** User data from the `rucksack` option, if any. */
   readonly rucksack?: unknown;
   /** The engine this container runs on; set on containers seen through a {@link fleet}. */

@@ -12,6 +12,7 @@ import type { Diagnostic } from './watcher.js';
  */
 interface Marks {
   readonly died?: boolean;
+  /** Started again, or an answer requested later than this one was applied: that one rules. */
   readonly started?: boolean;
   readonly paused?: boolean;
   readonly name?: string;
@@ -72,6 +73,31 @@ export interface ReducerConfig {
   readonly rucksack?: (details: ContainerDetails) => unknown;
 }
 
+/**
+ * The reconciliation rules, each of which can be switched off for mutation testing (the test
+ * suite proves that the property tests fail without any one of them). Not part of the public API.
+ */
+export interface ReconciliationRules {
+  /** A container that died while a list was in flight is not added back by that list. */
+  readonly diedDuringList: boolean;
+  /** A container started while a list was in flight stays, even though the list lacks it. */
+  readonly startedDuringList: boolean;
+  /** Pause and unpause events win over older list and inspection answers. */
+  readonly latestPauseWins: boolean;
+  /** An inspection answered after the container's death does not resurrect it. */
+  readonly noResurrection: boolean;
+  /** A late event of an earlier lifetime (older PID or start time) does not touch the current one. */
+  readonly earlierLifetimes: boolean;
+}
+
+const allRules: ReconciliationRules = {
+  diedDuringList: true,
+  startedDuringList: true,
+  latestPauseWins: true,
+  noResurrection: true,
+  earlierLifetimes: true,
+};
+
 /** The default project mapping: the compose project label, else the unnamed project. */
 export const composeProject = (c: ProjectInput): string => c.labels['com.docker.compose.project'] ?? '';
 
@@ -115,16 +141,22 @@ export function initialState(): WatchState {
  * const s = [{ type: 'connected', at }, { type: 'listRequested', full: false, at }]
  *   .reduce(reduce, initialState());
  */
-export function createReducer(config: ReducerConfig = {}): (state: WatchState, action: Action) => WatchState {
+export function createReducer(
+  config: ReducerConfig = {},
+  rules: ReconciliationRules = allRules,
+): (state: WatchState, action: Action) => WatchState {
   const projectOf = config.project ?? composeProject;
   const rucksackOf = config.rucksack;
 
   const build = (d: ContainerDetails): Container => {
     const base = { id: d.id, name: d.name, labels: d.labels, pid: d.pid, paused: d.paused };
     const project = projectOf(base);
-    return Object.freeze(
-      rucksackOf ? { ...base, project, rucksack: rucksackOf(d) } : { ...base, project },
-    );
+    return Object.freeze({
+      ...base,
+      project,
+      ...(d.startedAt && { startedAt: d.startedAt }),
+      ...(rucksackOf && { rucksack: rucksackOf(d) }),
+    });
   };
 
   const relabel = (c: Container, name: string, labels: Readonly<Record<string, string>>): Container => {
@@ -164,25 +196,33 @@ export function createReducer(config: ReducerConfig = {}): (state: WatchState, a
         }
         break;
       case 'died': {
-        step.note(action.id, { died: true });
         const gone = step.portfolio.byId.get(action.id);
+        if (gone && rules.earlierLifetimes && olderLifetime(gone, action)) {
+          step.diagnose('stale-event', `died of an earlier lifetime of ${action.id} arrived late; ignored`, action.id);
+          break;
+        }
+        step.note(action.id, { died: true });
         if (gone) step.remove(gone);
         break;
       }
       case 'paused':
       case 'unpaused': {
         const paused = action.type === 'paused';
-        step.note(action.id, { paused });
         const c = step.portfolio.byId.get(action.id);
+        if (c && rules.earlierLifetimes && olderLifetime(c, action)) {
+          step.diagnose('stale-event', `${action.type} of an earlier lifetime of ${action.id} arrived late; ignored`, action.id);
+          break;
+        }
+        step.note(action.id, { paused });
         if (c && c.paused !== paused) step.replace(Object.freeze({ ...c, paused }), action.type);
         break;
       }
       case 'updated': {
-        const marks: Marks = {
+        const update: Marks = {
           ...(action.name !== undefined && { name: action.name }),
           ...(action.labels !== undefined && { labels: action.labels }),
         };
-        step.note(action.id, marks);
+        step.note(action.id, update);
         const c = step.portfolio.byId.get(action.id);
         if (c) {
           const next = relabel(c, action.name ?? c.name, action.labels ?? c.labels);
@@ -207,9 +247,12 @@ export function createReducer(config: ReducerConfig = {}): (state: WatchState, a
     for (const s of summaries) {
       if (seen.has(s.id)) continue;
       seen.add(s.id);
-      const marks = listing.marks.get(s.id);
+      const marks = rulesApplied(listing.marks.get(s.id), 'list');
       if (marks?.died || marks?.started) continue; // events during the list know better
+      const pending = step.inflight.get(s.id);
+      if (pending && pending.seq > listing.seq) continue; // so does a later inspection
       if (s.details) {
+        if (pending) step.forget(s.id); // answers apply in request order: the older is void
         adopt(step, withMarks(s.details, marks));
         continue;
       }
@@ -221,7 +264,10 @@ export function createReducer(config: ReducerConfig = {}): (state: WatchState, a
       }
     }
     for (const known of step.portfolio.byId.values()) {
-      if (!seen.has(known.id) && !listing.marks.get(known.id)?.started) step.remove(known);
+      if (seen.has(known.id) || rulesApplied(listing.marks.get(known.id), 'list')?.started) continue;
+      step.remove(known);
+      const pending = step.inflight.get(known.id);
+      if (pending && pending.seq < listing.seq) step.forget(known.id); // older than the list: void
     }
     for (const id of step.requested) step.awaiting = step.awaiting.add(id);
     if (step.phase === 'listing') step.phase = 'inspecting';
@@ -237,15 +283,31 @@ export function createReducer(config: ReducerConfig = {}): (state: WatchState, a
     }
     step.inflight = step.inflight.delete(id);
     step.awaiting = step.awaiting.delete(id);
-    if (pending.marks.died) {
+    const marks = rulesApplied(pending.marks, 'inspection');
+    if (marks?.died) {
       step.diagnose('inspection-after-death', `${id} died while being inspected; its inspection is ignored`, id);
     } else if (details) {
-      adopt(step, withMarks(details, pending.marks));
+      adopt(step, withMarks(details, marks));
     } else {
       const gone = step.portfolio.byId.get(id);
       if (gone) step.remove(gone);
     }
+    // Whatever a list in flight says of this container is no newer than this answer, and
+    // anything after it arrives as events: the list leaves the container alone.
+    if (step.listing) step.note(id, { started: true });
     step.settle();
+  }
+
+  /** The marks, without what disabled rules would ignore. */
+  function rulesApplied(marks: Marks | undefined, answer: 'list' | 'inspection'): Marks | undefined {
+    if (!marks || rules === allRules) return marks;
+    const { died, started, paused, ...rest } = marks;
+    return {
+      ...rest,
+      ...((answer === 'list' ? rules.diedDuringList : rules.noResurrection) && died !== undefined && { died }),
+      ...(rules.startedDuringList && started !== undefined && { started }),
+      ...(rules.latestPauseWins && paused !== undefined && { paused }),
+    };
   }
 
   /** Takes fresh, trustworthy details of an alive container into the portfolio. */
@@ -266,6 +328,16 @@ export function createReducer(config: ReducerConfig = {}): (state: WatchState, a
       }
     }
   }
+}
+
+/**
+ * Whether an event concerns an earlier lifetime than the container's current one: events lag
+ * behind list and inspection answers, so a `died` of the previous lifetime can arrive after the
+ * new lifetime was adopted. Decided by PID where the event has one, else by the engine's clock.
+ */
+function olderLifetime(c: Container, e: { readonly pid?: number; readonly engineAt?: Date }): boolean {
+  if (e.pid !== undefined) return e.pid !== c.pid;
+  return !!(e.engineAt && c.startedAt && e.engineAt.getTime() < c.startedAt.getTime());
 }
 
 function withMarks(details: ContainerDetails, marks: Marks | undefined): ContainerDetails {

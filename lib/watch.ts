@@ -297,7 +297,7 @@ class EngineWatcher implements Watcher {
   }
 
   #toAction(e: Exclude<EngineEvent, { type: 'live' | 'resync' | 'diagnostic' }>): Action {
-    return { ...e, at: e.at ?? this.#now() } as Action;
+    return (e.at ? { ...e, engineAt: e.at } : { ...e, at: this.#now() }) as Action;
   }
 
   #bounded<T>(what: string): MonoTypeOperatorFunction<T> {
