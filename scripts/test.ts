@@ -1,0 +1,132 @@
+/**
+ * The runner behind `npm test` (after the type-check):
+ *
+ * 1. As root on Debian, unless all five `WHALEWATCHER_TEST_*` endpoints are given in the
+ *    environment: bring the private engines up (`scripts/engines/up.sh`, its duration printed).
+ *    Engines that already answer are reused and left running afterwards.
+ * 2. Run mocha over `spec/**\/*.spec.ts`, with the extra command-line arguments appended (an
+ *    argument that ends in `.ts` or holds a `*` replaces the default spec glob).
+ * 3. Stop the engines that THIS run started (`scripts/engines/down.sh`), none other.
+ * 4. Exit with mocha's exit code.
+ *
+ * Under `CI=true` a failed engines:up fails the run at once; elsewhere the engine suites skip.
+ *
+ * Usage: `npm test`, `npm test -- --grep smoke`, `npm test -- spec/engines/smoke.spec.ts`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ENGINES = ['docker', 'podman', 'containerd', 'containerd16'] as const;
+const ENDPOINT_VARIABLES = [
+  'WHALEWATCHER_TEST_DOCKER',
+  'WHALEWATCHER_TEST_PODMAN',
+  'WHALEWATCHER_TEST_CONTAINERD',
+  'WHALEWATCHER_TEST_CRI',
+  'WHALEWATCHER_TEST_CRI_NOEVENTS',
+];
+const CI = process.env['CI'] === 'true';
+
+let current: ChildProcess | undefined;
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted = true;
+    current?.kill(signal);
+  });
+}
+
+function say(line: string): void {
+  console.log(`[test] ${line}`);
+}
+
+/** Runs a command with inherited stdio; resolves with its exit code (128+n for a signal). */
+function run(cmd: string, args: readonly string[], stdio: 'inherit' | 'pipe' = 'inherit'): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, [...args], { cwd: ROOT, stdio: stdio === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'inherit'] });
+    current = child;
+    let stdout = '';
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (s: string) => (stdout += s));
+    child.on('error', (e) => {
+      console.error(`[test] cannot run ${cmd}: ${e.message}`);
+      current = undefined;
+      resolve({ code: 127, stdout });
+    });
+    child.on('close', (code, signal) => {
+      current = undefined;
+      const signals: Record<string, number> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+      resolve({ code: code ?? 128 + (signal ? (signals[signal] ?? 1) : 1), stdout });
+    });
+  });
+}
+
+const script = (name: string) => path.join(ROOT, 'scripts', 'engines', name);
+
+async function engineSetup(): Promise<{ started: string[]; ok: boolean }> {
+  if (ENDPOINT_VARIABLES.every((v) => process.env[v])) {
+    say('engines come from the WHALEWATCHER_TEST_* variables: not provisioning any');
+    return { started: [], ok: true };
+  }
+  if (process.getuid?.() !== 0 || !existsSync('/etc/debian_version')) {
+    say('not root on Debian: not provisioning engines (suites use RUN/env or the WHALEWATCHER_TEST_* variables)');
+    return { started: [], ok: true };
+  }
+  const check = await run('bash', [script('up.sh'), '--check'], 'pipe');
+  const answering = new Set(check.stdout.split('\n').filter(Boolean));
+  const missing = ENGINES.filter((e) => !answering.has(e));
+  if (missing.length === 0) {
+    say('engines are already up: reusing them (and leaving them up)');
+    return { started: [], ok: true };
+  }
+  say(`engines:up (not answering yet: ${missing.join(', ')})`);
+  const t0 = Date.now();
+  const up = await run('bash', [script('up.sh')]);
+  const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+  if (up.code !== 0) {
+    say(`engines:up FAILED after ${seconds} s (exit code ${up.code})`);
+    return { started: missing, ok: false };
+  }
+  say(`engines:up took ${seconds} s`);
+  return { started: missing, ok: true };
+}
+
+async function engineTeardown(started: readonly string[]): Promise<void> {
+  if (started.length === 0) return;
+  const all = ENGINES.every((e) => started.includes(e));
+  say(`engines:down (${all ? 'all' : started.join(', ')}: started by this run)`);
+  const down = await run('bash', all ? [script('down.sh')] : [script('down.sh'), '--only', started.join(',')]);
+  if (down.code !== 0) say(`engines:down failed (exit code ${down.code})`);
+}
+
+async function main(): Promise<number> {
+  const extra = process.argv.slice(2);
+  const { started, ok } = await engineSetup();
+  if (!ok) {
+    if (CI || interrupted) {
+      await engineTeardown(started);
+      say(CI ? 'CI=true: a failed engines:up fails the run' : 'interrupted');
+      return 1;
+    }
+    say('continuing: the engine suites will skip what is missing');
+  }
+  let code = 130;
+  if (!interrupted) {
+    const specsGiven = extra.some((a) => !a.startsWith('-') && (a.endsWith('.ts') || a.includes('*')));
+    const mocha = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
+    const args = [mocha, ...(specsGiven ? [] : ['spec/**/*.spec.ts']), ...extra];
+    code = (await run(process.execPath, args)).code;
+  }
+  await engineTeardown(started);
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error('[test]', e);
+    process.exit(1);
+  },
+);
