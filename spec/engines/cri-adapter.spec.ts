@@ -4,7 +4,7 @@
  * project's own CRI client says. At most one event subscription per runtime at any time.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import { filter, firstValueFrom, lastValueFrom, take, timeout, toArray, type Subscription } from 'rxjs';
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
@@ -183,15 +183,21 @@ describe('CRI adapter against containerd 1.7 CRI', function () {
 
   it('leaves no socket behind after close()', async () => {
     const sockets = () =>
-      (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((r) => r === 'PipeWrap')
-        .length;
-    const before = sockets(); // the test client's own connection, if open
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+        } catch {
+          return false;
+        }
+      }).length;
+    await cri.alive(); // the test client's own connection is open before the baseline
+    const before = sockets();
     await firstValueFrom(adapter.info());
     const { sub } = await listen(adapter);
     assert.ok(sockets() > before, 'the adapter has its own connection');
     sub.unsubscribe();
     await adapter.close();
-    await until(() => sockets() <= before, 2_000, 'the adapter\'s socket closed');
+    await until(() => sockets() <= before, 2_000, "the adapter's socket closed");
   });
 });
 

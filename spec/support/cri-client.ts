@@ -178,18 +178,24 @@ export class CriTestClient {
     }
   }
 
-  /** What the runtime says is alive: READY sandboxes and RUNNING containers with their PIDs. */
-  async alive(): Promise<Map<string, { pid: number; sandbox: boolean }>> {
+  /**
+   * What the runtime says is alive: READY sandboxes and RUNNING containers with their PIDs,
+   * optionally only those of pods in one Kubernetes namespace.
+   */
+  async alive(namespace?: string): Promise<Map<string, { pid: number; sandbox: boolean }>> {
     const alive = new Map<string, { pid: number; sandbox: boolean }>();
     const { items } = await this.client.listPodSandbox({}, this.opts);
+    const inScope = new Set(
+      items.filter((pod) => namespace === undefined || pod.metadata?.namespace === namespace).map((pod) => pod.id),
+    );
     for (const pod of items) {
-      if (pod.state !== PodSandboxState.SANDBOX_READY) continue;
+      if (pod.state !== PodSandboxState.SANDBOX_READY || !inScope.has(pod.id)) continue;
       const answer = await ignoreNotFound(this.client.podSandboxStatus({ podSandboxId: pod.id, verbose: true }, this.opts));
       if (answer) alive.set(pod.id, { pid: parseVerboseInfo(answer.info).pid, sandbox: true });
     }
     const { containers } = await this.client.listContainers({}, this.opts);
     for (const c of containers) {
-      if (c.state !== ContainerState.CONTAINER_RUNNING) continue;
+      if (c.state !== ContainerState.CONTAINER_RUNNING || !inScope.has(c.podSandboxId)) continue;
       const answer = await ignoreNotFound(this.client.containerStatus({ containerId: c.id, verbose: true }, this.opts));
       if (answer) alive.set(c.id, { pid: parseVerboseInfo(answer.info).pid, sandbox: false });
     }
