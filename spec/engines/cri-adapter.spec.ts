@@ -10,7 +10,8 @@ import { filter, firstValueFrom, lastValueFrom, take, timeout, toArray, type Sub
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { WrongEngineError } from '../../lib/errors.js';
 import { createCriAdapter } from '../../engines/cri/index.js';
-import { CriTestClient, criTestSockets, TEST_NAMESPACE } from '../support/cri-client.js';
+import { CriTestClient, TEST_NAMESPACE } from '../support/cri-client.js';
+import { requireEngine, waitFor } from '../support/engines.js';
 
 /** The command line of a process, as separate arguments. */
 function cmdline(pid: number): string[] {
@@ -39,12 +40,7 @@ async function listen(adapter: EngineAdapter): Promise<{ events: EngineEvent[]; 
 
 /** Waits until `check` holds, polling every 20 ms, failing after `ms`. */
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(check, { timeoutMs: ms, intervalMs: 20, what });
 }
 
 describe('CRI adapter against containerd 1.7 CRI', function () {
@@ -54,9 +50,7 @@ describe('CRI adapter against containerd 1.7 CRI', function () {
   let adapter: EngineAdapter;
 
   before(async function () {
-    const sockets = await criTestSockets();
-    if (!sockets.events) return this.skip();
-    socket = sockets.events;
+    socket = await requireEngine(this, 'cri');
     cri = new CriTestClient(socket);
     await cri.removePodsIn([TEST_NAMESPACE]);
   });
@@ -207,9 +201,7 @@ describe('CRI adapter against containerd 1.6 CRI (no container events)', functio
   let cri: CriTestClient;
 
   before(async function () {
-    const sockets = await criTestSockets();
-    if (!sockets.noEvents) return this.skip();
-    socket = sockets.noEvents;
+    socket = await requireEngine(this, 'criNoEvents');
     cri = new CriTestClient(socket);
     await cri.removePodsIn([TEST_NAMESPACE]);
   });

@@ -4,19 +4,17 @@
  * client. Never two CRI watchers on one runtime at once: every test closes its watcher.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import * as os from 'node:os';
 import { filter, firstValueFrom, timeout, type Subscription } from 'rxjs';
 import { WrongEngineError } from '../../lib/errors.js';
 import type { Container, LifecycleEvent, Portfolio } from '../../lib/model.js';
 import type { Diagnostic, Watcher, WatcherState } from '../../lib/watcher.js';
 import { criWatcher, type CriWatchOptions } from '../../engines/cri/index.js';
-import { CriTestClient, criTestSockets, TEST_NAMESPACE, type RunningPod } from '../support/cri-client.js';
+import { CriTestClient, TEST_NAMESPACE, type RunningPod } from '../support/cri-client.js';
+import { crashEngine, enginePid, isProvisioned, requireEngine, restartEngine } from '../support/engines.js';
 
 const NS = TEST_NAMESPACE;
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Our test pods' containers and sandboxes in a portfolio. */
 function ours(p: Portfolio): Container[] {
@@ -78,11 +76,6 @@ async function assertMatchesRuntime(cri: CriTestClient, p: Portfolio): Promise<v
   }
 }
 
-/** Runs a script of the engine provisioning (crash/up), bounded. */
-async function engineScript(script: string, ...args: string[]): Promise<void> {
-  await promisify(execFile)('bash', [`${root}scripts/engines/${script}`, ...args], { timeout: 120_000 });
-}
-
 const fast: CriWatchOptions = { backoff: { initialDelay: 100, maxDelay: 1_000 }, callTimeout: 10_000 };
 
 describe('criWatcher against containerd 1.7 CRI', function () {
@@ -92,9 +85,7 @@ describe('criWatcher against containerd 1.7 CRI', function () {
   let w: Watcher | undefined;
 
   before(async function () {
-    const sockets = await criTestSockets();
-    if (!sockets.events) return this.skip();
-    socket = sockets.events;
+    socket = await requireEngine(this, 'cri');
     cri = new CriTestClient(socket);
     await cri.removePodsIn([NS]);
   });
@@ -170,8 +161,10 @@ describe('criWatcher against containerd 1.7 CRI', function () {
 
   it('sees pods that ran before watching, announces them once, and maps projects and rucksacks', async () => {
     const a = await cri.runPod({ namespace: NS, name: 'early', containers: [{ name: 'app' }, { name: 'db' }] });
+    const pid = isProvisioned('cri', socket) ? enginePid('containerd') : 0;
     w = criWatcher(socket, {
       ...fast,
+      pid,
       project: (c) => c.labels['io.kubernetes.pod.namespace'] ?? '',
       rucksack: (d) => (d.raw as { $typeName: string }).$typeName,
     });
@@ -185,21 +178,26 @@ describe('criWatcher against containerd 1.7 CRI', function () {
       assert.equal(p.container(`${NS}/early`)?.rucksack, 'runtime.v1.PodSandboxStatus');
       assert.equal(p.container(`${NS}/early/app`)?.rucksack, 'runtime.v1.ContainerStatus');
       for (const id of idsOf(a)) assert.equal(rec.count('started', id), 1, `first sync announces ${id}`);
-      assert.equal(await w.version().then((v) => /^containerd \S+ \(CRI v1\)$/.test(v)), true);
+      assert.match(await w.version(), /^containerd \S+ \(CRI v1\)$/);
+      assert.equal(w.pid, pid);
+      const hostFile = `/proc/${pid}/root/etc/hostname`;
+      const host = pid > 0 && existsSync(hostFile) ? readFileSync(hostFile, 'utf8').trim() : os.hostname();
+      assert.equal(await w.id(), host || os.hostname());
     } finally {
       rec.stop();
     }
   });
 
-  it('reconnects after a containerd crash and converges', async () => {
+  it('reconnects after a containerd crash and converges', async function () {
+    if (!isProvisioned('cri', socket)) return this.skip(); // never crash an engine we do not own
     const before = await cri.runPod({ namespace: NS, name: 'survivor', containers: [{ name: 'c' }] });
     w = criWatcher(socket, fast);
     const rec = record(w);
     try {
       await w.ready({ signal: AbortSignal.timeout(15_000) });
-      await engineScript('crash.sh', 'containerd');
+      await crashEngine('containerd');
       await firstValueFrom(w.state$.pipe(filter((s) => s.state === 'reconnecting'), timeout(15_000)));
-      await engineScript('up.sh', '--only', 'containerd');
+      await restartEngine('containerd');
       // the shim kept the pod running: it stays, with its PIDs, and is not announced again
       const after = await cri.runPod({ namespace: NS, name: 'newcomer', containers: [{ name: 'c' }] });
       const p = await portfolioWhere(w, (p) => ours(p).length === 4, 30_000, 'converged after restart');
@@ -243,9 +241,7 @@ describe('criWatcher against containerd 1.6 CRI (no container events: polling)',
   let w: Watcher | undefined;
 
   before(async function () {
-    const sockets = await criTestSockets();
-    if (!sockets.noEvents) return this.skip();
-    socket = sockets.noEvents;
+    socket = await requireEngine(this, 'criNoEvents');
     cri = new CriTestClient(socket);
     await cri.removePodsIn([NS]);
   });

@@ -6,8 +6,6 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createUnixGrpcTransport, unixSocketPath } from '../../engines/grpc.js';
@@ -22,34 +20,6 @@ import { parseVerboseInfo } from '../../engines/cri/labels.js';
 
 /** The Kubernetes namespace of every pod the CRI suites run (and clean up). */
 export const TEST_NAMESPACE = 'ww-cri-test';
-
-/**
- * The private CRI runtimes' sockets: from the environment (`WHALEWATCHER_TEST_CRI`,
- * `WHALEWATCHER_TEST_CRI_NOEVENTS`), else from the provisioning's env file
- * (`$WHALEWATCHER_RUN_DIR/env`, default `/var/lib/whalewatcher-test/env`). Undefined when absent.
- *
- * @example
- * const { events, noEvents } = await criTestSockets();
- */
-export async function criTestSockets(): Promise<{ events?: string; noEvents?: string }> {
-  const file: Record<string, string> = {};
-  try {
-    const run = process.env['WHALEWATCHER_RUN_DIR'] ?? '/var/lib/whalewatcher-test';
-    for (const line of (await readFile(join(run, 'env'), 'utf8')).split('\n')) {
-      const eq = line.indexOf('=');
-      if (eq > 0) file[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
-    }
-  } catch {
-    // no env file: only the environment counts
-  }
-  const get = (key: string) => process.env[key] || file[key] || undefined;
-  const out: { events?: string; noEvents?: string } = {};
-  const events = get('WHALEWATCHER_TEST_CRI');
-  const noEvents = get('WHALEWATCHER_TEST_CRI_NOEVENTS');
-  if (events) out.events = events;
-  if (noEvents) out.noEvents = noEvents;
-  return out;
-}
 
 /** The busybox image the engine provisioning imported into containerd's `k8s.io` namespace. */
 export const TEST_IMAGE = 'docker.io/library/busybox:local';
