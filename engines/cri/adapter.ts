@@ -41,7 +41,12 @@ export const CRI_ENGINE_TYPE = 'k8s.io/cri-api';
 /** The CRI API version this client speaks, as sent in `Version`. */
 const CRI_CLIENT_API_VERSION = '0.1.0';
 
-/** A Connect client of the CRI `runtime.v1.RuntimeService`. */
+/**
+ * A Connect client of the CRI `runtime.v1.RuntimeService`.
+ *
+ * @example
+ * const client: CriRuntimeClient = createClient(RuntimeService, transport);
+ */
 export type CriRuntimeClient = Client<typeof RuntimeService>;
 
 /**

@@ -18,10 +18,20 @@ import {
 } from '../../protos/gen/runtime/v1/api_pb.js';
 import { parseVerboseInfo } from '../../engines/cri/labels.js';
 
-/** The Kubernetes namespace of every pod the CRI suites run (and clean up). */
+/**
+ * The Kubernetes namespace of every pod the CRI suites run (and clean up).
+ *
+ * @example
+ * await cri.removePodsIn([TEST_NAMESPACE]);
+ */
 export const TEST_NAMESPACE = 'ww-cri-test';
 
-/** The busybox image the engine provisioning imported into containerd's `k8s.io` namespace. */
+/**
+ * The busybox image the engine provisioning imported into containerd's `k8s.io` namespace.
+ *
+ * @example
+ * const image = { image: TEST_IMAGE };
+ */
 export const TEST_IMAGE = 'docker.io/library/busybox:local';
 
 /**
