@@ -123,13 +123,20 @@ pid_cmdline_has() {
   return 1
 }
 
+# Prints the number in a pid file (daemons write it with or without a newline).
+read_pidfile() {
+  local pid=
+  [ -r "$1" ] || return 1
+  { read -r pid <"$1" || [ -n "$pid" ]; } 2>/dev/null || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  echo "$pid"
+}
+
 # The daemon's PID from its pid file, if that process is alive and really is ours.
 engine_daemon_pid() {
   local name=$1 file pid
   file=$(engine_pidfile "$name")
-  [ -r "$file" ] || return 1
-  read -r pid <"$file" 2>/dev/null || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  pid=$(read_pidfile "$file") || return 1
   pid_alive "$pid" && pid_cmdline_has "$pid" "$RUN/$name/" || return 1
   echo "$pid"
 }
@@ -435,16 +442,19 @@ ctr_for() { # ENGINE: the ctr binary that matches the engine's version
 # Imports the test image (docker.io/library/busybox:local) into NAMESPACE of ENGINE
 # (containerd or containerd16) unless it is there already.
 import_into_namespace() {
-  local engine=$1 ns=$2 ctr sock out
+  local engine=$1 ns=$2 ctr sock out stamp
   ctr=$(ctr_for "$engine")
   sock=$(engine_socket "$engine")
+  stamp=$RUN/$engine/image-$ns.id
   [ -r "$IMAGE_TAR" ] || die "the image archive $IMAGE_TAR is missing: run scripts/engines/up.sh first"
-  if timeout -k 2 20 "$ctr" --address "$sock" -n "$ns" images ls -q 2>/dev/null | grep -qxF "$IMAGE_CTR"; then
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$(cat "$IMAGE_TAR.id" 2>/dev/null)" ] &&
+    timeout -k 2 20 "$ctr" --address "$sock" -n "$ns" images ls -q 2>/dev/null | grep -qxF "$IMAGE_CTR"; then
     return 0
   fi
   if ! out=$(timeout -k 2 120 "$ctr" --address "$sock" -n "$ns" images import "$IMAGE_TAR" 2>&1); then
     printf '%s\n' "$out" >&2
     die "$engine: importing $IMAGE_TAR into namespace '$ns' failed"
   fi
+  cp "$IMAGE_TAR.id" "$stamp" 2>/dev/null || true
   say "$engine: imported $IMAGE_CTR into namespace $ns"
 }

@@ -313,7 +313,7 @@ prepare_start() {
     # dockerd's managed containerd outlives a crashed dockerd for a while and then dies; a
     # dockerd started meanwhile times out waiting for it. End it and drop its pid file.
     f=$RUN/docker/exec/containerd/containerd.pid
-    if [ -r "$f" ] && read -r pid <"$f" 2>/dev/null && [[ $pid =~ ^[0-9]+$ ]]; then
+    if pid=$(read_pidfile "$f"); then
       if pid_alive "$pid" && pid_cmdline_has "$pid" "$RUN/docker/"; then
         say "docker: ending the managed containerd (pid $pid) of the previous dockerd"
         term_then_kill 5 "$pid" || true
@@ -323,6 +323,25 @@ prepare_start() {
   fi
   rm -f "$(engine_pidfile "$name")" "$(engine_socket "$name")" "$(engine_socket "$name").ttrpc"
   reap_orphans "$name"
+  if [ "$name" = podman ]; then podman_reset_runtime_state; fi
+}
+
+# Podman keeps container states in its database and trusts them while its tmpdir's "alive"
+# file exists; with conmon killed (a killed run) it reports dead containers as running or
+# paused forever, and cannot even remove them. When no process of the instance is left, do
+# what a reboot does: unmount, empty runroot and tmpdir. Podman then refreshes on start and
+# those containers show as exited.
+podman_reset_runtime_state() {
+  local pid p=$RUN/podman
+  scan_engine podman
+  [ ${#ENGINE_CTR[@]} -eq 0 ] || return 0
+  for pid in "${!ENGINE_CMD[@]}"; do
+    is_supervisor "$pid" || return 0
+  done
+  [ -d "$p/run" ] || [ -d "$p/tmp" ] || return 0
+  unmount_under "$p" || { warn "podman: cannot unmount below $p; keeping its runtime state"; return 0; }
+  rm -rf "$p/run" "$p/tmp"
+  mkdir -p "$p/run" "$p/tmp"
 }
 
 # dockerd uses the system's containerd when /run/containerd/containerd.sock exists. If the
@@ -333,7 +352,7 @@ docker_own_containerd() {
     echo "$sock"
     return 0
   fi
-  if [ -r "$pidf" ] && read -r pid <"$pidf" && pid_alive "$pid" && pid_cmdline_has "$pid" "$d/"; then
+  if pid=$(read_pidfile "$pidf") && pid_alive "$pid" && pid_cmdline_has "$pid" "$d/"; then
     kill -KILL "$pid" 2>/dev/null || true
     wait_gone 10 "$pid" || true
   fi
@@ -400,41 +419,56 @@ start_containerd() { # containerd | containerd16
 # ---------------------------------------------------------------------------------------
 # the test image
 
+# The test image: static busybox with sh, sleep and true, CMD sleep 3600, one layer. Its STOPSIGNAL is
+# SIGKILL: busybox sleep as PID 1 ignores SIGTERM, so every graceful stop (docker stop, dockerd
+# restoring after a crash, CRI StopContainer with a timeout) would otherwise wait 10 s.
+# IMAGE_TAR.id holds the image ID the archive was saved from; each engine keeps a stamp of the
+# ID it imported, so a rebuilt image reaches every engine.
 ensure_docker_image() {
-  local docker root=$RUN/images/rootfs
+  local docker root=$RUN/images/rootfs sig id
   docker=$(docker_cli)
-  if ! timeout -k 2 30 "$docker" -H "unix://$RUN/docker.sock" image inspect "$IMAGE_DOCKER" >/dev/null 2>&1; then
+  sig=$(timeout -k 2 30 "$docker" -H "unix://$RUN/docker.sock" image inspect --format '{{.Config.StopSignal}}' "$IMAGE_DOCKER" 2>/dev/null || true)
+  if [ "$sig" != SIGKILL ]; then
     [ -x /bin/busybox ] || die "/bin/busybox is missing (package busybox-static)"
     rm -rf "$root"
-    mkdir -p "$root/bin"
-    cp /bin/busybox "$root/bin/busybox"
-    ln -s busybox "$root/bin/sh"
-    ln -s busybox "$root/bin/sleep"
-    ln -s busybox "$root/bin/true"
-    tar -C "$root" -c . | timeout -k 2 120 "$docker" -H "unix://$RUN/docker.sock" \
-      import -c 'CMD ["/bin/sleep","3600"]' - "$IMAGE_DOCKER" >/dev/null ||
-      die "docker: building $IMAGE_DOCKER (docker import) failed"
+    mkdir -p "$root/rootfs/bin"
+    cp /bin/busybox "$root/rootfs/bin/busybox"
+    ln -s busybox "$root/rootfs/bin/sh"
+    ln -s busybox "$root/rootfs/bin/sleep"
+    ln -s busybox "$root/rootfs/bin/true"
+    printf '%s\n' 'FROM scratch' 'COPY rootfs/ /' 'CMD ["/bin/sleep","3600"]' 'STOPSIGNAL SIGKILL' >"$root/Dockerfile"
+    # (docker import cannot set STOPSIGNAL; the classic builder needs no registry for FROM scratch)
+    tar -C "$root" -c . | DOCKER_BUILDKIT=0 timeout -k 2 120 "$docker" -H "unix://$RUN/docker.sock" \
+      build --quiet --force-rm -t "$IMAGE_DOCKER" - >/dev/null ||
+      die "docker: building $IMAGE_DOCKER (docker build from scratch) failed"
     rm -rf "$root" "$IMAGE_TAR"
     say "docker: built $IMAGE_DOCKER"
   fi
-  if [ ! -s "$IMAGE_TAR" ]; then
+  id=$(timeout -k 2 30 "$docker" -H "unix://$RUN/docker.sock" image inspect --format '{{.Id}}' "$IMAGE_DOCKER") ||
+    die "docker: cannot inspect $IMAGE_DOCKER"
+  if [ ! -s "$IMAGE_TAR" ] || [ "$(cat "$IMAGE_TAR.id" 2>/dev/null)" != "$id" ]; then
     mkdir -p "$RUN/images"
     timeout -k 2 120 "$docker" -H "unix://$RUN/docker.sock" save -o "$IMAGE_TAR.tmp" "$IMAGE_DOCKER" ||
       die "docker: docker save $IMAGE_DOCKER failed"
     mv "$IMAGE_TAR.tmp" "$IMAGE_TAR"
+    echo "$id" >"$IMAGE_TAR.id"
   fi
 }
 
 ensure_podman_image() {
-  local out
+  local out stamp=$RUN/podman/image.id
   podman_cmd
-  if timeout -k 2 30 "${PODMAN_CMD[@]}" image exists "$IMAGE_PODMAN" 2>/dev/null; then return 0; fi
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$(cat "$IMAGE_TAR.id" 2>/dev/null)" ] &&
+    timeout -k 2 30 "${PODMAN_CMD[@]}" image exists "$IMAGE_PODMAN" 2>/dev/null; then
+    return 0
+  fi
   out=$(timeout -k 2 120 "${PODMAN_CMD[@]}" load -i "$IMAGE_TAR" 2>&1) ||
     { printf '%s\n' "$out" >&2; die "podman: loading $IMAGE_TAR failed"; }
   if ! timeout -k 2 30 "${PODMAN_CMD[@]}" image exists "$IMAGE_PODMAN" 2>/dev/null; then
     timeout -k 2 30 "${PODMAN_CMD[@]}" tag "$IMAGE_DOCKER" "$IMAGE_PODMAN" >/dev/null 2>&1 ||
       die "podman: $IMAGE_PODMAN is missing after podman load ($out)"
   fi
+  cp "$IMAGE_TAR.id" "$stamp" 2>/dev/null || true
   say "podman: loaded $IMAGE_PODMAN"
 }
 
