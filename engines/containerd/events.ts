@@ -94,7 +94,7 @@ export function envelopeEvent(envelope: Envelope, watched: (namespace: string) =
         };
       }
       const exitedAt = payload.exitedAt ? timestampDate(payload.exitedAt) : at;
-      return { type: 'died', id, ...(exitedAt && { at: exitedAt }) };
+      return { type: 'died', id, pid: payload.pid, ...(exitedAt && { at: exitedAt }) };
     }
     case '/tasks/paused':
       if (!isMessage(payload, TaskPausedSchema)) break;

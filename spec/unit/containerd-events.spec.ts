@@ -45,7 +45,7 @@ describe('containerd events', () => {
     const e = envelope('prod', '/tasks/exit', TaskExitSchema, {
       containerId: 'c1', id: 'c1', pid: 42, exitStatus: 137, exitedAt: timestampFromDate(exitedAt),
     });
-    assert.deepEqual(envelopeEvent(e, watched), { type: 'died', id: 'prod/c1', at: exitedAt });
+    assert.deepEqual(envelopeEvent(e, watched), { type: 'died', id: 'prod/c1', pid: 42, at: exitedAt });
   });
 
   it("does not mistake an exec'd process' exit for the container's end", () => {
