@@ -1,0 +1,156 @@
+/**
+ * Helpers of the moby engine suites (Docker and Podman through the Docker API): the engine's
+ * own answer through the Docker CLI, in the shape of the watcher's containers.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PRIVILEGED_LABEL } from '../../engines/moby/adapter.js';
+import type { Portfolio } from '../../lib/model.js';
+import { docker, dockerWith, testEngines, uniqueName } from '../support/engines.js';
+
+/** The two engines behind the Docker API, as the suites iterate them. */
+export const MOBY_ENGINES = [
+  { key: 'docker', title: 'Docker', type: 'docker.com', image: () => testEngines().images.docker },
+  { key: 'podman', title: 'Podman', type: 'podman.io', image: () => testEngines().images.podman },
+] as const;
+
+/** A container as both the engine's CLI and the watcher's portfolio can tell it. */
+export interface Seen {
+  id: string;
+  name: string;
+  pid: number;
+  paused: boolean;
+  project: string;
+  labels: Record<string, string>;
+}
+
+interface Inspection {
+  Id: string;
+  Name: string;
+  State: { Pid: number; Paused: boolean };
+  Config: { Labels: Record<string, string> | null };
+  HostConfig?: { Privileged?: boolean };
+}
+
+/**
+ * The engine's own answer: `docker ps -a` (Podman's `ps` without `-a` omits paused containers),
+ * then `docker inspect`, keeping those with a PID; sorted by ID. Retries when a container
+ * vanishes between the two calls.
+ */
+export async function engineAnswer(endpoint: string): Promise<Seen[]> {
+  for (let attempt = 0; ; attempt++) {
+    const ids = (await docker(endpoint, 'ps', '-a', '-q', '--no-trunc')).split('\n').filter(Boolean);
+    if (ids.length === 0) return [];
+    let text: string;
+    try {
+      text = await dockerWith(endpoint, ['inspect', ...ids], { timeoutMs: 60_000 });
+    } catch (err) {
+      if (attempt < 5) continue; // a container was removed meanwhile
+      throw err;
+    }
+    return (JSON.parse(text) as Inspection[])
+      .filter((c) => c.State.Pid > 0)
+      .map((c) => {
+        const labels = { ...(c.Config.Labels ?? {}) };
+        if (c.HostConfig?.Privileged) labels[PRIVILEGED_LABEL] = '';
+        return {
+          id: c.Id,
+          name: c.Name.replace(/^\//, ''),
+          pid: c.State.Pid,
+          paused: c.State.Paused,
+          project: labels['com.docker.compose.project'] ?? '',
+          labels,
+        };
+      })
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+}
+
+/** The watcher's portfolio in the same shape, sorted by ID. */
+export function portfolioAnswer(p: Portfolio): Seen[] {
+  return p
+    .containers()
+    .map((c) => ({ id: c.id, name: c.name, pid: c.pid, paused: c.paused, project: c.project, labels: { ...c.labels } }))
+    .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** Starts a test container (`--network none`, SIGKILL-friendly) and returns its ID. */
+export async function run(
+  endpoint: string,
+  image: string,
+  options: { name?: string; project?: string; labels?: Record<string, string>; args?: string[]; cmd?: string[] } = {},
+): Promise<string> {
+  const args = ['run', '-d', '--network', 'none', '--label', 'whalewatcher.test=moby', '--name', options.name ?? uniqueName('moby')];
+  if (options.project) args.push('--label', `com.docker.compose.project=${options.project}`);
+  for (const [k, v] of Object.entries(options.labels ?? {})) args.push('--label', `${k}=${v}`);
+  args.push(...(options.args ?? []), image, ...(options.cmd ?? []));
+  return docker(endpoint, ...args);
+}
+
+/** Removes the suites' containers (SIGKILL), whatever state they are in. */
+export async function removeTestContainers(endpoint: string): Promise<void> {
+  const ids = (await docker(endpoint, 'ps', '-a', '-q', '--no-trunc', '--filter', 'label=whalewatcher.test=moby')).split('\n').filter(Boolean);
+  if (ids.length) await dockerWith(endpoint, ['rm', '-f', ...ids], { timeoutMs: 120_000 }).catch(() => undefined);
+}
+
+/**
+ * A unix-socket proxy in front of an engine that holds back every `/events` request until
+ * `release()`: the window between the adapter's daemon-time request and its subscription,
+ * made as wide as a test needs. `eventsHeld` resolves when the first `/events` request waits.
+ */
+export async function eventsHoldingProxy(target: string): Promise<{
+  api: string;
+  eventsHeld: Promise<void>;
+  release(): void;
+  close(): Promise<void>;
+}> {
+  const dir = mkdtempSync(join(tmpdir(), 'ww-moby-proxy-'));
+  const path = join(dir, 'proxy.sock');
+  const sockets = new Set<net.Socket>();
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let held!: () => void;
+  const eventsHeld = new Promise<void>((r) => (held = r));
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    const upstream = net.connect(target.replace(/^unix:\/\//, ''));
+    sockets.add(upstream);
+    const cleanup = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', cleanup).on('close', cleanup);
+    upstream.on('error', cleanup).on('close', cleanup);
+    upstream.pipe(client);
+    client.once('data', (first: Buffer) => {
+      client.pause();
+      const go = () => {
+        upstream.write(new Uint8Array(first.buffer, first.byteOffset, first.byteLength));
+        client.pipe(upstream);
+        client.resume();
+      };
+      if (first.toString('latin1').startsWith('GET /events')) {
+        held();
+        void released.then(go);
+      } else go();
+    });
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return {
+    api: `unix://${path}`,
+    eventsHeld,
+    release,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+      }),
+  };
+}
