@@ -3,8 +3,14 @@
  * portfolio and lifecycle events follow what happens to nerdctl-style containers.
  */
 import assert from 'node:assert/strict';
-import type { Subscription } from 'rxjs';
-import { containerdWatcher } from '../../engines/containerd/index.js';
+import { createClient } from '@connectrpc/connect';
+import { tap, type Subscription } from 'rxjs';
+import { containerdWatcher, createContainerdAdapter } from '../../engines/containerd/index.js';
+import { createUnixGrpcTransport } from '../../engines/grpc.js';
+import type { EngineAdapter } from '../../lib/adapter.js';
+import { watch } from '../../lib/watch.js';
+import type { Diagnostic } from '../../lib/watcher.js';
+import { Events } from '../../protos/gen/containerd/services/events/v1/events_pb.js';
 import type { LifecycleEvent } from '../../lib/model.js';
 import type { Watcher, WatcherState } from '../../lib/watcher.js';
 import {
@@ -223,6 +229,55 @@ describeEngine('containerd', 'containerd watcher on containerd 1.7', (endpoint) 
     assert.ok(watcher.portfolio.container(`${ns}/${survivor}`), 'the survivor is still there');
     assert.deepEqual(typesOf(`${ns}/${survivor}`), ['started'], 'no second started for the survivor');
     assert.deepEqual(typesOf(`${ns}/${lost}`), ['started', 'exited']);
+  });
+
+  it('skips unknown event payloads with a diagnostic', async () => {
+    const id = uniqueName('odd');
+    await containers.run(ns, id);
+    const watcher = await start();
+    const diagnostics: Diagnostic[] = [];
+    subscriptions.push(watcher.diagnostics$.subscribe((d) => diagnostics.push(d)));
+    const grpc = createUnixGrpcTransport(endpoint());
+    try {
+      // A /tasks/exit whose payload is of a type the watcher does not know: not a death.
+      await createClient(Events, grpc.transport).publish(
+        { topic: '/tasks/exit', event: { typeUrl: 'whalewatcher.test.Mystery', value: new Uint8Array([10, 1, 120]) } },
+        { headers: { 'containerd-namespace': ns } },
+      );
+    } finally {
+      grpc.close();
+    }
+    await waitFor(() => diagnostics.some((d) => d.code === 'unknown-event'), { what: 'unknown-event diagnostic' });
+    assert.ok(watcher.portfolio.container(`${ns}/${id}`));
+    assert.equal(states.at(-1)?.state, 'synced');
+  });
+
+  it('resyncs an unchanged engine with lists only: no inspections, no snapshots, no events', async () => {
+    const id = uniqueName('calm');
+    await containers.run(ns, id, { 'nerdctl/name': `${id}-n` });
+    const calls = { list: 0, inspect: 0 };
+    const inner = createContainerdAdapter(endpoint());
+    const counting: EngineAdapter = {
+      ...inner,
+      events: () => inner.events(),
+      info: () => inner.info(),
+      close: () => inner.close(),
+      list: () => inner.list().pipe(tap(() => calls.list++)),
+      inspect: (cid) => inner.inspect(cid).pipe(tap(() => calls.inspect++)),
+    };
+    const watcher = watch(counting, { resyncInterval: 200, fullResyncEvery: 2 });
+    w = watcher;
+    lifecycle = [];
+    states = [];
+    subscriptions = [watcher.events$.subscribe((e) => lifecycle.push(e))];
+    await watcher.ready();
+    let snapshots = 0;
+    subscriptions.push(watcher.portfolio$.subscribe(() => snapshots++));
+    const settled = snapshots;
+    await waitFor(() => calls.list >= 4, { what: 'three resyncs' });
+    assert.equal(calls.inspect, 0, 'lists carry full details, even on full resyncs');
+    assert.equal(snapshots, settled, 'an unchanged resync emits no snapshot');
+    assert.deepEqual(typesOf(`${ns}/${id}`), ['started']);
   });
 
   it('leaves no sockets or timers behind after close()', async () => {
