@@ -7,7 +7,7 @@ import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { PRIVILEGED_LABEL, createMobyAdapter } from '../../engines/moby/adapter.js';
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { describeEngine, docker, uniqueName, waitFor } from '../support/engines.js';
-import { MOBY_ENGINES, engineAnswer, eventsHoldingProxy, removeTestContainers, run } from './moby-helpers.js';
+import { MOBY_ENGINES, engineAnswer, holdingProxy, removeTestContainers, run } from './moby-helpers.js';
 
 for (const engine of MOBY_ENGINES) {
   describeEngine(engine.key, `moby adapter on ${engine.title}`, (endpoint) => {
@@ -104,12 +104,12 @@ for (const engine of MOBY_ENGINES) {
     it('replays what happened between asking the daemon time and subscribing (since=)', async () => {
       // A proxy holds the /events request back: a container starts after the adapter learned
       // the daemon's time but before its subscription reaches the engine.
-      const proxy = await eventsHoldingProxy(endpoint());
+      const proxy = await holdingProxy(endpoint(), /^GET \/events/, 'request');
       const a = createMobyAdapter(proxy.api);
       const events: EngineEvent[] = [];
       const sub = a.events().subscribe((e) => events.push(e));
       try {
-        await proxy.eventsHeld;
+        await proxy.held;
         const id = await run(endpoint(), engine.image());
         proxy.release();
         await waitFor(() => events.some((e) => e.type === 'started' && e.id === id), { what: 'replayed started event', timeoutMs: 15_000 });

@@ -95,28 +95,37 @@ export async function removeTestContainers(endpoint: string): Promise<void> {
   if (ids.length) await dockerWith(endpoint, ['rm', '-f', ...ids], { timeoutMs: 120_000 }).catch(() => undefined);
 }
 
-/**
- * A unix-socket proxy in front of an engine that holds back every `/events` request until
- * `release()`: the window between the adapter's daemon-time request and its subscription,
- * made as wide as a test needs. `eventsHeld` resolves when the first `/events` request waits.
- */
-export async function eventsHoldingProxy(target: string): Promise<{
-  api: string;
-  eventsHeld: Promise<void>;
+/** A proxy from {@link holdingProxy}. */
+export interface HoldingProxy {
+  /** The proxy's endpoint, `unix:///…`. */
+  readonly api: string;
+  /** Resolves when the first matching request is being held. */
+  readonly held: Promise<void>;
+  /** Lets the held request (or its answer) through; later matches pass freely. */
   release(): void;
   close(): Promise<void>;
-}> {
+}
+
+/**
+ * A unix-socket proxy in front of an engine that holds back the FIRST request whose request
+ * line matches `match`: either the request itself (`hold: 'request'`, e.g. `/events`, to open
+ * the window between the adapter's daemon-time request and its subscription) or the engine's
+ * answer to it (`hold: 'response'`, e.g. `/containers/json`, so that a list answer is stale by
+ * the time it lands). Everything else passes through.
+ */
+export async function holdingProxy(target: string, match: RegExp, hold: 'request' | 'response'): Promise<HoldingProxy> {
   const dir = mkdtempSync(join(tmpdir(), 'ww-moby-proxy-'));
   const path = join(dir, 'proxy.sock');
   const sockets = new Set<net.Socket>();
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
-  let held!: () => void;
-  const eventsHeld = new Promise<void>((r) => (held = r));
+  let onHeld!: () => void;
+  const held = new Promise<void>((r) => (onHeld = r));
+  let matched = false;
+  const u8 = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   const server = net.createServer((client) => {
-    sockets.add(client);
     const upstream = net.connect(target.replace(/^unix:\/\//, ''));
-    sockets.add(upstream);
+    sockets.add(client).add(upstream);
     const cleanup = () => {
       client.destroy();
       upstream.destroy();
@@ -125,27 +134,35 @@ export async function eventsHoldingProxy(target: string): Promise<{
     };
     client.on('error', cleanup).on('close', cleanup);
     upstream.on('error', cleanup).on('close', cleanup);
-    upstream.pipe(client);
-    client.once('data', (first: Buffer) => {
-      client.pause();
-      const go = () => {
-        upstream.write(new Uint8Array(first.buffer, first.byteOffset, first.byteLength));
-        client.pipe(upstream);
-        client.resume();
-      };
-      if (first.toString('latin1').startsWith('GET /events')) {
-        held();
-        void released.then(go);
-      } else go();
+    let holding: 'request' | 'response' | undefined;
+    const queued: Buffer[] = [];
+    void released.then(() => {
+      const send = holding === 'request' ? upstream : client;
+      holding = undefined;
+      for (const b of queued.splice(0)) send.write(u8(b));
+    });
+    client.on('data', (b: Buffer) => {
+      if (!matched && match.test(b.toString('latin1').split('\r\n', 1)[0]!)) {
+        matched = true;
+        holding = hold;
+        onHeld();
+      }
+      if (holding === 'request') queued.push(b);
+      else upstream.write(u8(b));
+    });
+    upstream.on('data', (b: Buffer) => {
+      if (holding === 'response') queued.push(b);
+      else client.write(u8(b));
     });
   });
   await new Promise<void>((r) => server.listen(path, r));
   return {
     api: `unix://${path}`,
-    eventsHeld,
+    held,
     release,
     close: () =>
       new Promise<void>((resolve) => {
+        release();
         for (const s of sockets) s.destroy();
         server.close(() => {
           rmSync(dir, { recursive: true, force: true });
