@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createClient } from '@connectrpc/connect';
-import { tap, type Subscription } from 'rxjs';
+import { lastValueFrom, tap, type Subscription } from 'rxjs';
 import { containerdWatcher, createContainerdAdapter } from '../../engines/containerd/index.js';
 import { createUnixGrpcTransport } from '../../engines/grpc.js';
 import type { EngineAdapter } from '../../lib/adapter.js';
@@ -229,6 +229,12 @@ describeEngine('containerd', 'containerd watcher on containerd 1.7', (endpoint) 
     assert.ok(watcher.portfolio.container(`${ns}/${survivor}`), 'the survivor is still there');
     assert.deepEqual(typesOf(`${ns}/${survivor}`), ['started'], 'no second started for the survivor');
     assert.deepEqual(typesOf(`${ns}/${lost}`), ['started', 'exited']);
+    const fresh = createContainerdAdapter(endpoint());
+    try {
+      assert.equal((await lastValueFrom(fresh.info())).id, await watcher.id(), 'the engine ID survives a restart');
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('skips unknown event payloads with a diagnostic', async () => {
