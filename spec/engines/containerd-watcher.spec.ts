@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createClient } from '@connectrpc/connect';
 import { lastValueFrom, tap, type Subscription } from 'rxjs';
-import { containerdWatcher, createContainerdAdapter } from '../../engines/containerd/index.js';
+import { containerdWatcher, createContainerdAdapter, type ContainerdRaw } from '../../engines/containerd/index.js';
 import { createUnixGrpcTransport } from '../../engines/grpc.js';
 import type { EngineAdapter } from '../../lib/adapter.js';
 import { watch } from '../../lib/watch.js';
@@ -19,6 +19,7 @@ import {
   describeEngine,
   importTestImage,
   restartEngine,
+  testEngines,
   uniqueName,
   waitFor,
 } from '../support/engines.js';
@@ -234,6 +235,23 @@ describeEngine('containerd', 'containerd watcher on containerd 1.7', (endpoint) 
       assert.equal((await lastValueFrom(fresh.info())).id, await watcher.id(), 'the engine ID survives a restart');
     } finally {
       await fresh.close();
+    }
+  });
+
+  it('hands the rucksack option the container record and its task, on list and on events', async () => {
+    const listed = uniqueName('rl');
+    const evented = uniqueName('re');
+    await containers.run(ns, listed);
+    const rucksack = (d: { raw: unknown }) => {
+      const raw = d.raw as ContainerdRaw;
+      return { image: raw.container.image, pid: raw.task.pid, namespace: raw.namespace };
+    };
+    const watcher = await start({ rucksack });
+    await containers.run(ns, evented);
+    await waitFor(() => watcher.portfolio.container(`${ns}/${evented}`), { what: 'started container' });
+    for (const id of [listed, evented]) {
+      const c = watcher.portfolio.container(`${ns}/${id}`)!;
+      assert.deepEqual(c.rucksack, { image: testEngines().images.containerd, pid: c.pid, namespace: ns });
     }
   });
 
