@@ -462,8 +462,13 @@ ensure_podman_image() {
     timeout -k 2 30 "${PODMAN_CMD[@]}" image exists "$IMAGE_PODMAN" 2>/dev/null; then
     return 0
   fi
+  # podman load writes a blob-info cache to /var/lib/containers/cache whatever --root says;
+  # when that folder did not exist before, it is removed again (it is not ours to leave).
+  local had_sys_dir=0
+  [ -e /var/lib/containers ] && had_sys_dir=1
   out=$(timeout -k 2 120 "${PODMAN_CMD[@]}" load -i "$IMAGE_TAR" 2>&1) ||
     { printf '%s\n' "$out" >&2; die "podman: loading $IMAGE_TAR failed"; }
+  [ $had_sys_dir = 1 ] || rm -rf /var/lib/containers
   if ! timeout -k 2 30 "${PODMAN_CMD[@]}" image exists "$IMAGE_PODMAN" 2>/dev/null; then
     timeout -k 2 30 "${PODMAN_CMD[@]}" tag "$IMAGE_DOCKER" "$IMAGE_PODMAN" >/dev/null 2>&1 ||
       die "podman: $IMAGE_PODMAN is missing after podman load ($out)"

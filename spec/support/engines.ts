@@ -323,6 +323,20 @@ export async function ctr(namespace: string, ...args: string[]): Promise<string>
 }
 
 /**
+ * Flags for `ctr run` that keep runc's state and the task's IO fifos inside the run folder
+ * (by default ctr puts them below /run/containerd, shared with a system containerd). Empty
+ * for a containerd that is not the provisioning's.
+ *
+ * @example
+ * await ctr('ww-test', 'run', '--detach', ...ctrRunFlags(), image, 'c1');
+ */
+export function ctrRunFlags(engine: 'containerd' | 'containerd16' = 'containerd'): string[] {
+  if (!isProvisioned(engine === 'containerd' ? 'containerd' : 'criNoEvents')) return [];
+  const dir = path.join(runDir(), engine);
+  return ['--runc-root', path.join(dir, 'runc'), '--fifo-dir', path.join(dir, 'fifo')];
+}
+
+/**
  * Any `ctr` against any containerd socket (e.g. `testEngines().ctr16` for containerd 1.6).
  *
  * @example
@@ -496,7 +510,8 @@ export async function requireEngine(ctx: Mocha.Context, key: EngineKey): Promise
 /**
  * `describe(title, …)` for a suite that needs engine `key`: its `before` hook calls
  * {@link requireEngine}, tests get a 60 s timeout, and `fn` receives a getter for the endpoint
- * (valid once the hook has run).
+ * (valid once the hook has run; it throws otherwise). Note that mocha still runs `after` hooks
+ * of a skipped suite: guard cleanup there (e.g. `.then(() => docker(endpoint(), …)).catch(…)`).
  *
  * @example
  * describeEngine('docker', 'moby watcher on Docker', (endpoint) => {
