@@ -56,8 +56,8 @@ done
 if [ $ALL = 1 ]; then
   rm -f "$RUN/env"
   unmount_under "$RUN" || rc=1
-  left=$(find "$RUN" -xdev -type s 2>/dev/null || true)
-  if [ -n "$left" ]; then
+  sockets_left=$(find "$RUN" -xdev -type s 2>/dev/null || true)
+  if [ -n "$sockets_left" ]; then
     find "$RUN" -xdev -type s -delete 2>/dev/null || true
   fi
   if [ $PURGE = 1 ] && [ $rc = 0 ]; then

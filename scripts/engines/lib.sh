@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the constants and arrays here are used by the scripts that source this file)
 # Shared functions of scripts/engines/*.sh: paths, logging, process and mount handling, and
 # the one implementation of how each private engine is started, probed and stopped.
 # Sourced, never run. Everything lives under ONE run folder ($RUN) and one download cache
@@ -346,9 +347,9 @@ mounts_under() { # DIR: mount points below DIR, deepest first
 }
 
 unmount_under() {
-  local dir=$1 mp round
+  local dir=$1 mp
   local -a mps=()
-  for round in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     mapfile -t mps < <(mounts_under "$dir")
     [ ${#mps[@]} -gt 0 ] || return 0
     for mp in "${mps[@]}"; do
@@ -410,7 +411,7 @@ stop_engine() {
   # The supervisors leave by themselves once nothing is left below them.
   if [ ${#sups[@]} -gt 0 ] && ! wait_gone 5 "${sups[@]}"; then
     mapfile -t left < <(alive_of "${sups[@]}")
-    [ ${#left[@]} -gt 0 ] && kill -KILL "${left[@]}" 2>/dev/null || true
+    if [ ${#left[@]} -gt 0 ]; then kill -KILL "${left[@]}" 2>/dev/null || true; fi
   fi
   remove_empty_cgroups
   scan_engine "$name"

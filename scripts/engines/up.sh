@@ -172,7 +172,7 @@ ensure_containerd17() {
   apt_run "${o[@]}" update || die "apt-get update of the private trixie source ($a/sources.list) failed"
   rm -f "$a/debs"/containerd_*.deb
   (cd "$a/debs" && apt_run "${o[@]}" download containerd) || die "apt-get download containerd (trixie) failed"
-  deb=$(ls "$a/debs"/containerd_*.deb 2>/dev/null | head -n1)
+  deb=$(find "$a/debs" -maxdepth 1 -name 'containerd_*.deb' | head -n1)
   [ -n "$deb" ] || die "apt-get download containerd left no .deb in $a/debs"
   rm -rf "$dir.tmp"
   dpkg -x "$deb" "$dir.tmp" || die "dpkg -x $deb failed"
@@ -481,7 +481,7 @@ ensure_podman_image() {
 # the env file
 
 write_env() {
-  local env=$RUN/env
+  local envfile=$RUN/env
   {
     echo "# written by scripts/engines/up.sh at $(date -Is); engines that answered then"
     echo "WHALEWATCHER_TEST_RUN_DIR=$RUN"
@@ -501,8 +501,8 @@ write_env() {
     echo "WHALEWATCHER_TEST_IMAGE=$IMAGE_DOCKER"
     echo "WHALEWATCHER_TEST_IMAGE_PODMAN=$IMAGE_PODMAN"
     echo "WHALEWATCHER_TEST_IMAGE_CONTAINERD=$IMAGE_CTR"
-  } >"$env.tmp"
-  mv "$env.tmp" "$env"
+  } >"$envfile.tmp"
+  mv "$envfile.tmp" "$envfile"
 }
 
 # ---------------------------------------------------------------------------------------
