@@ -99,6 +99,8 @@ export async function removeTestContainers(endpoint: string): Promise<void> {
 export interface HoldingProxy {
   /** The proxy's endpoint, `unix:///…`. */
   readonly api: string;
+  /** Request lines seen so far (e.g. `GET /containers/json?… HTTP/1.1`), in order. */
+  readonly requests: string[];
   /** Resolves when the first matching request is being held. */
   readonly held: Promise<void>;
   /** Lets the held request (or its answer) through; later matches pass freely. */
@@ -122,6 +124,7 @@ export async function holdingProxy(target: string, match: RegExp, hold: 'request
   let onHeld!: () => void;
   const held = new Promise<void>((r) => (onHeld = r));
   let matched = false;
+  const requests: string[] = [];
   const u8 = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   const server = net.createServer((client) => {
     const upstream = net.connect(target.replace(/^unix:\/\//, ''));
@@ -142,7 +145,9 @@ export async function holdingProxy(target: string, match: RegExp, hold: 'request
       for (const b of queued.splice(0)) send.write(u8(b));
     });
     client.on('data', (b: Buffer) => {
-      if (!matched && match.test(b.toString('latin1').split('\r\n', 1)[0]!)) {
+      const line = b.toString('latin1').split('\r\n', 1)[0]!;
+      if (/^[A-Z]+ \/\S* HTTP\/1\.[01]$/.test(line)) requests.push(line);
+      if (!matched && match.test(line)) {
         matched = true;
         holding = hold;
         onHeld();
@@ -158,6 +163,7 @@ export async function holdingProxy(target: string, match: RegExp, hold: 'request
   await new Promise<void>((r) => server.listen(path, r));
   return {
     api: `unix://${path}`,
+    requests,
     held,
     release,
     close: () =>
