@@ -229,6 +229,7 @@ for (const engine of MOBY_ENGINES) {
         if (!now) expected.push(`exited ${role}`);
         else if (now.pid !== c.pid) expected.push(`exited ${role}`, `started ${role}`);
       }
+      console.log(`      ${engine.title} crash + restart: ${JSON.stringify(expected)}`);
       expect(expected, 'the mortal container died').to.include('exited mortal');
       // Order across containers is the reconciliation's; per container it must be exact.
       await waitFor(() => ours(mark).length >= expected.length, { what: 'crash events', timeoutMs: 20_000 }).catch(() => undefined);
