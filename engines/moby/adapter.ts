@@ -13,11 +13,26 @@ import { EventFieldError, MOBY_EVENT_ACTIONS, normalizeMobyEvent } from './event
 import { FramingError, JsonStreamFramer } from './framing.js';
 import { type DockerEndpoint, type MobyTlsOptions, parseDockerHost } from './host.js';
 
-/** The engine type of Docker (and of any Docker-compatible engine not detected otherwise). */
+/**
+ * The engine type of Docker (and of any Docker-compatible engine not detected otherwise).
+ *
+ * @example
+ * if (watcher.type === DOCKER_TYPE) console.log('Docker');
+ */
 export const DOCKER_TYPE = 'docker.com';
-/** The engine type reported when Podman answers behind the Docker API. */
+/**
+ * The engine type reported when Podman answers behind the Docker API.
+ *
+ * @example
+ * if (watcher.type === PODMAN_TYPE) console.log('Podman');
+ */
 export const PODMAN_TYPE = 'podman.io';
-/** The compose project label. */
+/**
+ * The compose project label (the default project mapping reads it).
+ *
+ * @example
+ * const project = container.labels[COMPOSE_PROJECT_LABEL] ?? '';
+ */
 export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 /**
  * Marker label present (with an empty value) on privileged containers; the same key as the Go

@@ -1,6 +1,12 @@
 import type { EngineEvent } from '../../lib/adapter.js';
 
-/** The container event actions the adapter subscribes to. */
+/**
+ * The container event actions the adapter subscribes to (`died` is Podman's own name for `die`:
+ * its filter does not match `die`; dockerd ignores the unknown value).
+ *
+ * @example
+ * const filters = { type: ['container'], event: [...MOBY_EVENT_ACTIONS] };
+ */
 export const MOBY_EVENT_ACTIONS = ['start', 'die', 'died', 'pause', 'unpause', 'rename'] as const;
 
 /**

@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-/** The Docker CLI's default endpoint. */
+/**
+ * The Docker CLI's default endpoint.
+ *
+ * @example
+ * mobyWatcher(process.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
+ */
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
 
 /**
