@@ -87,10 +87,12 @@ class EngineWatcher implements Watcher {
     // One place for state: every action folds through the reducer, one at a time. queueScheduler
     // trampolines actions dispatched while a step is being published.
     this.#actions.pipe(observeOn(queueScheduler), scan(reduce, this.#state)).subscribe((s) => this.#publish(s));
+    // Subscribing starts the watch, after the subscriber is in place so it sees the start.
     const started = <T>(source: Observable<T>) =>
-      defer(() => {
+      new Observable<T>((subscriber) => {
+        const sub = source.subscribe(subscriber);
         this.#start();
-        return source;
+        return sub;
       });
     this.portfolio$ = started(this.#portfolios.asObservable());
     this.events$ = started(this.#lifecycle.asObservable());
@@ -113,6 +115,7 @@ class EngineWatcher implements Watcher {
   ready(options: { signal?: AbortSignal } = {}): Promise<Portfolio> {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(this.#aborted(signal));
+    if (this.#closing) return Promise.reject(new WatcherAbortedError(this.api, 'the watcher was closed'));
     this.#start();
     return new Promise<Portfolio>((resolve, reject) => {
       const onAbort = () => {

@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import type { Action } from '../../lib/actions.js';
+import type { ContainerDetails } from '../../lib/adapter.js';
+import { type WatchState, createReducer, initialState } from '../../lib/reducer.js';
+
+const at = new Date(1_000);
+const reduce = createReducer({ rucksack: (d) => ({ seen: d.raw }) });
+
+const details = (id: string, pid: number, more: Partial<ContainerDetails> = {}): ContainerDetails => ({
+  id,
+  name: id,
+  labels: {},
+  pid,
+  paused: false,
+  raw: `raw-${id}-${pid}`,
+  ...more,
+});
+
+/** Applies actions one after the other and keeps every lifecycle event and inspection request. */
+class Run {
+  state: WatchState = initialState();
+  events: string[] = [];
+  requests = new Map<string, number>();
+
+  do(...actions: Action[]): this {
+    for (const a of actions) {
+      this.state = reduce(this.state, a);
+      for (const e of this.state.lifecycle) this.events.push(`${e.type} ${e.container.id}/${e.container.pid}`);
+      for (const r of this.state.inspect) this.requests.set(r.id, r.seq);
+    }
+    return this;
+  }
+
+  /** Answers the latest inspection request for `id`. */
+  answer(id: string, d: ContainerDetails | null): this {
+    const requestSeq = this.requests.get(id);
+    if (requestSeq === undefined) throw new Error(`no inspection of ${id} was requested`);
+    return this.do({ type: 'inspected', id, requestSeq, details: d, at });
+  }
+
+  get ids(): string[] {
+    return this.state.portfolio.containers().map((c) => `${c.id}/${c.pid}${c.paused ? ' paused' : ''}`);
+  }
+}
+
+const connected = (): Action => ({ type: 'connected', at });
+const listRequested = (full = false): Action => ({ type: 'listRequested', full, at });
+const listed = (...ids: string[]): Action => ({ type: 'listed', summaries: ids.map((id) => ({ id, paused: false })), at });
+const ev = (type: 'started' | 'died' | 'paused' | 'unpaused', id: string): Action => ({ type, id, at });
+
+/** A watcher that has synced c1/100 and c2/200. */
+function synced(): Run {
+  return new Run()
+    .do(connected(), listRequested(), listed('c1', 'c2'))
+    .answer('c1', details('c1', 100))
+    .answer('c2', details('c2', 200));
+}
+
+describe('reducer', () => {
+  it('announces every container of the first sync and is synced only when all inspections are in', () => {
+    const r = new Run().do(connected(), listRequested(), listed('c1', 'c2'));
+    expect(r.state.phase).to.equal('inspecting');
+    r.answer('c1', details('c1', 100));
+    expect(r.state.phase).to.equal('inspecting');
+    r.answer('c2', details('c2', 200));
+    expect(r.state.phase).to.equal('synced');
+    expect(r.events).to.deep.equal(['started c1/100', 'started c2/200']);
+    expect(r.state.portfolio.container('c1')?.rucksack).to.deep.equal({ seen: 'raw-c1-100' });
+  });
+
+  describe('races between a list in flight and events', () => {
+    it('race: a container that died during the list is not added back', () => {
+      const r = synced().do(listRequested(), ev('died', 'c2'), {
+        type: 'listed',
+        summaries: [
+          { id: 'c1', paused: false, details: details('c1', 100) },
+          { id: 'c2', paused: false, details: details('c2', 200) },
+        ],
+        at,
+      });
+      expect(r.ids).to.deep.equal(['c1/100']);
+      expect(r.events.slice(2)).to.deep.equal(['exited c2/200']);
+    });
+
+    it('race: the latest pause state wins over the list', () => {
+      const r = synced().do(listRequested(), ev('paused', 'c1'), listed('c1', 'c2'));
+      expect(r.ids).to.deep.equal(['c1/100 paused', 'c2/200']);
+      expect(r.events.slice(2)).to.deep.equal(['paused c1/100']);
+    });
+
+    it('race: a container that started during the list stays', () => {
+      const r = synced().do(listRequested(), ev('started', 'c3')).answer('c3', details('c3', 300)).do(listed('c1', 'c2'));
+      expect(r.ids).to.deep.equal(['c1/100', 'c2/200', 'c3/300']);
+      expect(r.events.slice(2)).to.deep.equal(['started c3/300']);
+    });
+
+    it('race: an inspection answered after the container died does not resurrect it', () => {
+      const r = synced().do(ev('started', 'c3'), ev('died', 'c3')).answer('c3', details('c3', 300));
+      expect(r.ids).to.deep.equal(['c1/100', 'c2/200']);
+      expect(r.events.slice(2)).to.deep.equal([]);
+    });
+
+    it('race: a late died of an earlier lifetime does not end the current one', () => {
+      const r = new Run()
+        .do(connected(), listRequested(), listed('c1'))
+        .answer('c1', details('c1', 101, { startedAt: new Date(50) }))
+        .do({ type: 'died', id: 'c1', at: new Date(40), engineAt: new Date(40) });
+      expect(r.ids).to.deep.equal(['c1/101']);
+    });
+
+    it('race: an answer older than the list does not undo what the list found', () => {
+      const r = synced()
+        .do(ev('started', 'c1')) // c1 restarts: an inspection is in flight
+        .do(listRequested(), {
+          type: 'listed',
+          summaries: [{ id: 'c2', paused: false, details: details('c2', 200) }],
+          at,
+        }) // the list saw c1 gone
+        .answer('c1', details('c1', 100));
+      expect(r.ids).to.deep.equal(['c2/200']);
+    });
+  });
+
+  describe('lifetimes', () => {
+    it('does not announce survivors of a reconnect again, and exits the vanished', () => {
+      const r = synced().do({ type: 'disconnected', at }, connected(), listRequested(), listed('c1'));
+      expect(r.state.listing).to.equal(null);
+      r.answer('c1', details('c1', 100));
+      expect(r.events.slice(2)).to.deep.equal(['exited c2/200']);
+      expect(r.state.phase).to.equal('synced');
+    });
+
+    it('re-inspects everything after a reconnect and turns an unseen restart into exited + started', () => {
+      const r = synced().do({ type: 'disconnected', at }, connected(), listRequested(), listed('c1', 'c2'));
+      expect([...r.state.inflight.keys()].sort()).to.deep.equal(['c1', 'c2']);
+      r.answer('c1', details('c1', 100)).answer('c2', details('c2', 222));
+      expect(r.events.slice(2)).to.deep.equal(['exited c2/200', 'started c2/222']);
+    });
+
+    it('inspects only newcomers on an ordinary resync, and a resync without change changes nothing', () => {
+      const r = synced();
+      const before = r.state.portfolio;
+      r.do(listRequested(), listed('c1', 'c2'));
+      expect(r.state.inspect).to.deep.equal([]);
+      expect(r.state.portfolio).to.equal(before);
+    });
+
+    it('updates a rename without a lifecycle event and keeps other objects', () => {
+      const r = synced();
+      const c2 = r.state.portfolio.container('c2');
+      r.do({ type: 'updated', id: 'c1', name: 'web', labels: { 'com.docker.compose.project': 'shop' }, at });
+      expect(r.state.portfolio.container('web')?.project).to.equal('shop');
+      expect(r.state.portfolio.container('c2')).to.equal(c2);
+      expect(r.events).to.have.length(2);
+    });
+
+    it('restarts seen through events give exited then started', () => {
+      const r = synced().do(ev('died', 'c1'), ev('started', 'c1')).answer('c1', details('c1', 101));
+      expect(r.events.slice(2)).to.deep.equal(['exited c1/100', 'started c1/101']);
+    });
+
+    it('takes a started event that carries details without an inspection', () => {
+      const r = synced().do({ type: 'started', id: 'c9', details: details('c9', 900), at });
+      expect(r.state.inspect).to.deep.equal([]);
+      expect(r.ids).to.include('c9/900');
+    });
+  });
+});
