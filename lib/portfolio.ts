@@ -2,6 +2,8 @@ import { Map as PMap } from 'immutable';
 import type { ComposerProject, Container, Portfolio } from './model.js';
 
 const byName = (a: Container, b: Container) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1);
+const noContainers: PMap<string, Container> = PMap();
+const noNames: PMap<string, string> = PMap();
 
 /** Containers of one project, keyed by ID, with a name → ID index. Persistent: updates share structure. */
 class ProjectSnapshot implements ComposerProject {
@@ -26,23 +28,32 @@ class ProjectSnapshot implements ComposerProject {
     return this.byId.get(nameOrId) ?? this.byId.get(this.idByName.get(nameOrId) ?? '');
   }
 
-  with(c: Container): ProjectSnapshot {
-    const old = this.byId.get(c.id);
-    let names = this.idByName;
-    if (old && old.name !== c.name && names.get(old.name) === c.id) names = names.delete(old.name);
-    return new ProjectSnapshot(this.name, this.byId.set(c.id, c), names.set(c.name, c.id));
+  /** `old` is the container's previous version in this project, if any. */
+  with(c: Container, old: Container | undefined): ProjectSnapshot {
+    return new ProjectSnapshot(this.name, this.byId.set(c.id, c), renamed(this.idByName, c, old));
   }
 
   without(c: Container): ProjectSnapshot {
-    const names = this.idByName.get(c.name) === c.id ? this.idByName.delete(c.name) : this.idByName;
-    return new ProjectSnapshot(this.name, this.byId.delete(c.id), names);
+    return new ProjectSnapshot(this.name, this.byId.delete(c.id), unnamed(this.idByName, c));
   }
 }
 
+/** The name index after `c` replaced `old` (no change, and no copying, when the name stayed). */
+function renamed(names: PMap<string, string>, c: Container, old: Container | undefined): PMap<string, string> {
+  if (old?.name === c.name && names.get(c.name) === c.id) return names;
+  return (old ? unnamed(names, old) : names).set(c.name, c.id);
+}
+
+function unnamed(names: PMap<string, string>, c: Container): PMap<string, string> {
+  return names.get(c.name) === c.id ? names.delete(c.name) : names;
+}
+
 /**
- * The immutable {@link Portfolio} implementation: persistent hash maps indexed by ID, by name and
- * by project. Adding, replacing or removing one container costs O(log n) and leaves every other
- * project and container object untouched; sorted views are computed on first use and memoized.
+ * The immutable {@link Portfolio} implementation: persistent hash maps of projects, each keyed
+ * by container ID and name, plus portfolio-wide ID → project and name → ID indexes. A change to
+ * one container copies O(log n) of one project's map and leaves every other project and
+ * container object untouched; the portfolio-wide indexes change only when containers come, go,
+ * move or are renamed. Sorted views are computed on first use and memoized.
  *
  * @example
  * const p = PortfolioSnapshot.empty.with(web).with(db);
@@ -56,13 +67,13 @@ export class PortfolioSnapshot implements Portfolio {
   #sorted?: readonly Container[];
 
   private constructor(
-    readonly byId: PMap<string, Container>,
-    readonly idByName: PMap<string, string>,
     readonly projects: PMap<string, ProjectSnapshot>,
+    private readonly projectOfId: PMap<string, string>,
+    private readonly idByName: PMap<string, string>,
   ) {}
 
   get containerTotal(): number {
-    return this.byId.size;
+    return this.projectOfId.size;
   }
 
   names(): readonly string[] {
@@ -74,37 +85,46 @@ export class PortfolioSnapshot implements Portfolio {
   }
 
   container(nameOrId: string): Container | undefined {
-    return this.byId.get(nameOrId) ?? this.byId.get(this.idByName.get(nameOrId) ?? '');
+    return this.byIdOnly(nameOrId) ?? this.byIdOnly(this.idByName.get(nameOrId) ?? '');
+  }
+
+  /** Looks up a container by ID only. */
+  byIdOnly(id: string): Container | undefined {
+    const project = this.projectOfId.get(id);
+    return project === undefined ? undefined : this.projects.get(project)?.byId.get(id);
   }
 
   containers(): readonly Container[] {
-    return (this.#sorted ??= Object.freeze([...this.byId.values()].sort(byName)));
+    return (this.#sorted ??= Object.freeze([...this.all()].sort(byName)));
+  }
+
+  /** Every container, unsorted. */
+  *all(): IterableIterator<Container> {
+    for (const p of this.projects.values()) yield* p.byId.values();
   }
 
   /** Returns a portfolio with `c` added, or replacing the container with the same ID. */
   with(c: Container): PortfolioSnapshot {
-    const old = this.byId.get(c.id);
+    const old = this.byIdOnly(c.id);
     if (old === c) return this;
     let projects = this.projects;
-    let names = this.idByName;
-    if (old) {
-      if (old.project !== c.project) projects = dropFrom(projects, old);
-      if (old.name !== c.name && names.get(old.name) === c.id) names = names.delete(old.name);
-    }
-    const project = projects.get(c.project) ?? new ProjectSnapshot(c.project, PMap(), PMap());
+    let projectOfId = this.projectOfId;
+    if (old && old.project !== c.project) projects = dropFrom(projects, old);
+    if (!old || old.project !== c.project) projectOfId = projectOfId.set(c.id, c.project);
+    const stays = old && old.project === c.project ? old : undefined;
+    const project = projects.get(c.project) ?? new ProjectSnapshot(c.project, noContainers, noNames);
     return new PortfolioSnapshot(
-      this.byId.set(c.id, c),
-      names.set(c.name, c.id),
-      projects.set(c.project, project.with(c)),
+      projects.set(c.project, project.with(c, stays)),
+      projectOfId,
+      renamed(this.idByName, c, old),
     );
   }
 
   /** Returns a portfolio without the container of this ID (the same portfolio if unknown). */
   without(id: string): PortfolioSnapshot {
-    const old = this.byId.get(id);
+    const old = this.byIdOnly(id);
     if (!old) return this;
-    const names = this.idByName.get(old.name) === id ? this.idByName.delete(old.name) : this.idByName;
-    return new PortfolioSnapshot(this.byId.delete(id), names, dropFrom(this.projects, old));
+    return new PortfolioSnapshot(dropFrom(this.projects, old), this.projectOfId.delete(id), unnamed(this.idByName, old));
   }
 }
 

@@ -196,7 +196,7 @@ export function createReducer(
         }
         break;
       case 'died': {
-        const gone = step.portfolio.byId.get(action.id);
+        const gone = step.portfolio.byIdOnly(action.id);
         if (gone && rules.earlierLifetimes && olderLifetime(gone, action)) {
           step.diagnose('stale-event', `died of an earlier lifetime of ${action.id} arrived late; ignored`, action.id);
           break;
@@ -208,7 +208,7 @@ export function createReducer(
       case 'paused':
       case 'unpaused': {
         const paused = action.type === 'paused';
-        const c = step.portfolio.byId.get(action.id);
+        const c = step.portfolio.byIdOnly(action.id);
         if (c && rules.earlierLifetimes && olderLifetime(c, action)) {
           step.diagnose('stale-event', `${action.type} of an earlier lifetime of ${action.id} arrived late; ignored`, action.id);
           break;
@@ -223,7 +223,7 @@ export function createReducer(
           ...(action.labels !== undefined && { labels: action.labels }),
         };
         step.note(action.id, update);
-        const c = step.portfolio.byId.get(action.id);
+        const c = step.portfolio.byIdOnly(action.id);
         if (c) {
           const next = relabel(c, action.name ?? c.name, action.labels ?? c.labels);
           if (!sameLook(c, next)) step.replace(next);
@@ -256,14 +256,14 @@ export function createReducer(
         adopt(step, withMarks(s.details, marks));
         continue;
       }
-      const known = step.portfolio.byId.get(s.id);
+      const known = step.portfolio.byIdOnly(s.id);
       if (!known || listing.full) {
         step.request(s.id, false);
       } else if (marks?.paused === undefined && known.paused !== s.paused) {
         step.replace(Object.freeze({ ...known, paused: s.paused }), s.paused ? 'paused' : 'unpaused');
       }
     }
-    for (const known of step.portfolio.byId.values()) {
+    for (const known of step.portfolio.all()) {
       if (seen.has(known.id) || rulesApplied(listing.marks.get(known.id), 'list')?.started) continue;
       step.remove(known);
       const pending = step.inflight.get(known.id);
@@ -289,7 +289,7 @@ export function createReducer(
     } else if (details) {
       adopt(step, withMarks(details, marks));
     } else {
-      const gone = step.portfolio.byId.get(id);
+      const gone = step.portfolio.byIdOnly(id);
       if (gone) step.remove(gone);
     }
     // Whatever a list in flight says of this container is no newer than this answer, and
@@ -312,7 +312,7 @@ export function createReducer(
 
   /** Takes fresh, trustworthy details of an alive container into the portfolio. */
   function adopt(step: Step, details: ContainerDetails): void {
-    const known = step.portfolio.byId.get(details.id);
+    const known = step.portfolio.byIdOnly(details.id);
     if (!known) {
       step.add(build(details));
     } else if (known.pid !== details.pid) {
