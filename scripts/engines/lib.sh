@@ -193,6 +193,7 @@ scan_engine() {
     pid=${pid%%/*}
     [ -n "${PARENT_OF[$pid]:-}" ] || continue
     [ -n "${PROTECTED[$pid]:-}" ] && continue
+    is_engine_program "$pid" || continue
     ENGINE_CMD[$pid]=1
   done < <(grep -a -l -F "${gargs[@]}" /proc/[0-9]*/cmdline 2>/dev/null || true)
 
@@ -224,7 +225,25 @@ scan_engine() {
   done
 }
 
-is_supervisor() { pid_cmdline_has "$1" "$ENGINES_DIR/supervise.pl"; }
+# The supervisor, from this checkout or any other (a CI clone meets an older run's).
+is_supervisor() {
+  local -a args=()
+  { mapfile -d '' -t args <"/proc/$1/cmdline"; } 2>/dev/null || return 1
+  [ ${#args[@]} -ge 2 ] && [[ ${args[0]##*/} == perl* ]] && [[ ${args[1]} == */supervise.pl ]]
+}
+
+# Only the programs an engine runs count as engine processes: never an editor, a `tail -f`
+# of a log or a shell whose command line happens to name the run folder.
+is_engine_program() {
+  local -a args=()
+  { mapfile -d '' -t args <"/proc/$1/cmdline"; } 2>/dev/null || return 1
+  [ ${#args[@]} -ge 1 ] || return 1
+  case ${args[0]##*/} in
+    dockerd | containerd | containerd-shim* | runc | conmon | podman | docker-proxy | ctr | catatonit) return 0 ;;
+    perl*) is_supervisor "$1" ;;
+    *) return 1 ;;
+  esac
+}
 
 # Thaws the freezer cgroups of the given processes (a frozen task cannot die) and remembers
 # their cgroup folders in THAWED_CGROUPS so they can be removed once empty.

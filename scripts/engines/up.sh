@@ -375,7 +375,7 @@ start_docker() {
   local d=$RUN/docker
   local -a extra=()
   mkdir -p "$d/data" "$d/exec" "$d/tmp"
-  [ -f "$d/daemon.json" ] || echo '{}' >"$d/daemon.json"
+  echo "{}" >"$d/daemon.json" # private: none of /etc/docker/daemon.json applies
   if [ -e /run/containerd/containerd.sock ]; then
     say "docker: a system containerd exists; giving our dockerd a private containerd"
     extra=(--containerd "$(docker_own_containerd)")
