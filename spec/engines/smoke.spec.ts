@@ -6,13 +6,17 @@
  */
 import { expect } from 'chai';
 import {
+  crashEngine,
   ctr,
   ctrAt,
   ctrRunFlags,
   describeEngine,
   docker,
+  engineAnswers,
+  enginePid,
   isProvisioned,
   podman,
+  restartEngine,
   testEngines,
   uniqueName,
   waitFor,
@@ -171,5 +175,86 @@ describeEngine('criNoEvents', 'smoke: CRI on containerd 1.6 (no GetContainerEven
     const { ctr16, images } = testEngines();
     const list = await ctrAt(endpoint(), 'k8s.io', ['images', 'ls', '--quiet'], { binary: ctr16 });
     expect(list.split('\n')).to.include(images.containerd);
+  });
+});
+
+/**
+ * The crash helpers: SIGKILL to the daemon, then a clean restart that answers again. What
+ * survives is each engine's own business: dockerd (no live-restore) brings its containers back
+ * exited, while Podman's conmon and containerd's shims keep theirs running.
+ */
+describe('smoke: crash and restart helpers', function () {
+  this.timeout(120_000);
+
+  describeEngine('docker', 'Docker', (endpoint) => {
+    const name = uniqueName('smoke-crash-docker');
+    after(async function () {
+      await Promise.resolve()
+        .then(() => docker(endpoint(), 'rm', '--force', name))
+        .catch(() => undefined);
+    });
+
+    it('crashes and restarts dockerd; its container comes back exited', async function () {
+      if (!isProvisioned('docker')) return this.skip();
+      await docker(endpoint(), 'run', '--detach', '--network', 'none', '--name', name, testEngines().images.docker);
+      const before = enginePid('docker');
+      await crashEngine('docker');
+      expect(await engineAnswers('docker', endpoint(), 2_000)).to.equal(false);
+      await restartEngine('docker');
+      expect(enginePid('docker')).to.be.greaterThan(0).and.not.equal(before);
+      expect(await dockerState(endpoint(), name)).to.equal('exited');
+    });
+  });
+
+  describeEngine('podman', 'Podman', (endpoint) => {
+    const name = uniqueName('smoke-crash-podman');
+    after(async function () {
+      await Promise.resolve()
+        .then(() => docker(endpoint(), 'rm', '--force', name))
+        .catch(() => undefined);
+    });
+
+    it('crashes and restarts the service; its container keeps running', async function () {
+      if (!isProvisioned('podman')) return this.skip();
+      await docker(endpoint(), 'run', '--detach', '--network', 'none', '--name', name, testEngines().images.podman);
+      const pid = await docker(endpoint(), 'inspect', '--format', '{{.State.Pid}}', name);
+      await crashEngine('podman');
+      expect(await engineAnswers('podman', endpoint(), 2_000)).to.equal(false);
+      await restartEngine('podman');
+      expect(await dockerState(endpoint(), name)).to.equal('running');
+      expect(await docker(endpoint(), 'inspect', '--format', '{{.State.Pid}}', name)).to.equal(pid);
+    });
+  });
+
+  describeEngine('containerd', 'containerd 1.7', () => {
+    const ns = 'ww-test';
+    const id = uniqueName('smoke-crash-ctr');
+    after(async function () {
+      await ctr(ns, 'tasks', 'delete', '--force', id).catch(() => undefined);
+      await ctr(ns, 'containers', 'delete', id).catch(() => undefined);
+    });
+
+    it('crashes and restarts containerd; its task keeps running with the same PID', async function () {
+      if (!isProvisioned('containerd')) return this.skip();
+      await ctr(ns, 'run', '--detach', ...ctrRunFlags(), testEngines().images.containerd, id);
+      const pid = (await ctr(ns, 'tasks', 'ls')).split('\n').find((l) => l.startsWith(`${id} `))?.split(/\s+/)[1];
+      expect(Number(pid)).to.be.greaterThan(0);
+      await crashEngine('containerd');
+      expect(await engineAnswers('containerd', undefined, 2_000)).to.equal(false);
+      await restartEngine('containerd');
+      const line = (await ctr(ns, 'tasks', 'ls')).split('\n').find((l) => l.startsWith(`${id} `));
+      expect(line?.split(/\s+/).slice(1)).to.deep.equal([pid, 'RUNNING']);
+    });
+  });
+
+  describeEngine('criNoEvents', 'containerd 1.6', (endpoint) => {
+    it('crashes and restarts containerd 1.6', async function () {
+      if (!isProvisioned('criNoEvents')) return this.skip();
+      const before = enginePid('containerd16');
+      await crashEngine('containerd16');
+      expect(await engineAnswers('criNoEvents', endpoint(), 2_000)).to.equal(false);
+      await restartEngine('containerd16');
+      expect(enginePid('containerd16')).to.be.greaterThan(0).and.not.equal(before);
+    });
   });
 });
