@@ -84,9 +84,11 @@ class FakeContainerd {
             queue.push(e);
             wake?.();
           };
-          await new Promise((r) => setTimeout(r, lag));
-          subscribers.add(push);
           const aborted = new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
+          let lagTimer: NodeJS.Timeout | undefined;
+          await Promise.race([new Promise((r) => (lagTimer = setTimeout(r, lag))), aborted]);
+          clearTimeout(lagTimer); // an aborted call leaves no timer behind
+          subscribers.add(push);
           try {
             while (!ctx.signal.aborted) {
               while (queue.length) yield queue.shift()!;
