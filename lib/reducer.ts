@@ -145,8 +145,19 @@ export function createReducer(
   config: ReducerConfig = {},
   rules: ReconciliationRules = allRules,
 ): (state: WatchState, action: Action) => WatchState {
-  const projectOf = config.project ?? composeProject;
-  const rucksackOf = config.rucksack;
+  // The user's callbacks must not break the watcher: a throwing one counts as "no answer"
+  // and is reported with the step's diagnostics.
+  const failures: [string, string][] = [];
+  const guarded = <A, R>(what: string, fn: (a: A) => R, fallback: R) => (a: A): R => {
+    try {
+      return fn(a);
+    } catch (err) {
+      failures.push([(a as { id: string }).id, `the ${what} option threw: ${err instanceof Error ? err.message : String(err)}`]);
+      return fallback;
+    }
+  };
+  const projectOf = config.project ? guarded('project', config.project, '') : composeProject;
+  const rucksackOf = config.rucksack && guarded('rucksack', config.rucksack, undefined);
 
   const build = (d: ContainerDetails): Container => {
     const base = { id: d.id, name: d.name, labels: d.labels, pid: d.pid, paused: d.paused };
@@ -231,6 +242,7 @@ export function createReducer(
         break;
       }
     }
+    for (const [id, message] of failures.splice(0)) step.diagnose('option-failed', message, id);
     return step.finish();
   };
 

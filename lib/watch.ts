@@ -86,7 +86,14 @@ class EngineWatcher implements Watcher {
     const reduce = createReducer(options);
     // One place for state: every action folds through the reducer, one at a time. queueScheduler
     // trampolines actions dispatched while a step is being published.
-    this.#actions.pipe(observeOn(queueScheduler), scan(reduce, this.#state)).subscribe((s) => this.#publish(s));
+    this.#actions.pipe(observeOn(queueScheduler), scan(reduce, this.#state)).subscribe({
+      next: (s) => this.#publish(s),
+      // Only a bug can get here; it must not take the host process down with it.
+      error: (error: Error) => {
+        this.#run?.unsubscribe();
+        this.#status.next({ state: 'failed', error });
+      },
+    });
     // Subscribing starts the watch, after the subscriber is in place so it sees the start.
     const started = <T>(source: Observable<T>) =>
       new Observable<T>((subscriber) => {

@@ -166,3 +166,28 @@ describe('reducer', () => {
     });
   });
 });
+
+describe('reducer with failing user options', () => {
+  it('keeps going when project or rucksack throw, and says so', () => {
+    const failing = createReducer({
+      project: () => {
+        throw new Error('no project');
+      },
+      rucksack: () => {
+        throw new Error('no rucksack');
+      },
+    });
+    let s = initialState();
+    for (const a of [
+      connected(),
+      listRequested(),
+      { type: 'listed', summaries: [{ id: 'c1', paused: false, details: details('c1', 100) }], at } as Action,
+    ]) {
+      s = failing(s, a);
+    }
+    const c = s.portfolio.container('c1');
+    expect(c?.project).to.equal('');
+    expect(c?.rucksack).to.equal(undefined);
+    expect(s.diagnostics.map((d) => d.code)).to.deep.equal(['option-failed', 'option-failed']);
+  });
+});
