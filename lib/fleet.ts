@@ -17,7 +17,12 @@ import { WatcherAbortedError } from './errors.js';
 import type { ComposerProject, Container, EngineRef, LifecycleEvent, Portfolio } from './model.js';
 import type { Diagnostic, Watcher, WatcherState } from './watcher.js';
 
-/** The engine type a {@link Fleet} reports as its own. */
+/**
+ * The engine type a {@link Fleet} reports as its own.
+ *
+ * @example
+ * if (w.type === FLEET_TYPE) console.log('a fleet of', (w as Fleet).watchers.length);
+ */
 export const FLEET_TYPE = 'whalewatcher.fleet';
 
 /**

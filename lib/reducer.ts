@@ -98,7 +98,12 @@ const allRules: ReconciliationRules = {
   earlierLifetimes: true,
 };
 
-/** The default project mapping: the compose project label, else the unnamed project. */
+/**
+ * The default project mapping: the compose project label, else the unnamed project.
+ *
+ * @example
+ * mobyWatcher(undefined, { project: (c) => c.labels['team'] ?? composeProject(c) });
+ */
 export const composeProject = (c: ProjectInput): string => c.labels['com.docker.compose.project'] ?? '';
 
 const none: readonly never[] = Object.freeze([]);

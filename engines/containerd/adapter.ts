@@ -20,10 +20,20 @@ import { envelopeEvent, EVENT_TOPICS, topicFilters } from './events.js';
 import { containerName, DEFAULT_NAMESPACE, namespaceFilter, qualify, unqualify } from './names.js';
 import type { ContainerdOptions } from './options.js';
 
-/** containerd's default API socket. */
+/**
+ * containerd's default API socket.
+ *
+ * @example
+ * containerdWatcher(DEFAULT_CONTAINERD_SOCKET); // the same as containerdWatcher()
+ */
 export const DEFAULT_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 
-/** The engine type of containerd watchers. */
+/**
+ * The engine type of containerd watchers.
+ *
+ * @example
+ * if (w.type === CONTAINERD_TYPE) console.log('plain containerd');
+ */
 export const CONTAINERD_TYPE = 'containerd.io';
 
 /**

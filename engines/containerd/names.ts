@@ -7,10 +7,20 @@
 /** The namespace whose containers keep their bare IDs and names. */
 export const DEFAULT_NAMESPACE = 'default';
 
-/** The label nerdctl stores a container's name in. */
+/**
+ * The label nerdctl stores a container's name in.
+ *
+ * @example
+ * const name = container.labels[NERDCTL_NAME_LABEL] ?? container.id;
+ */
 export const NERDCTL_NAME_LABEL = 'nerdctl/name';
 
-/** Namespaces a plain-containerd watcher skips by default: Docker's (`moby`) and Kubernetes' (`k8s.io`). */
+/**
+ * Namespaces a plain-containerd watcher skips by default: Docker's (`moby`) and Kubernetes' (`k8s.io`).
+ *
+ * @example
+ * containerdWatcher(undefined, { ignoredNamespaces: [...DEFAULT_IGNORED_NAMESPACES, 'buildkit'] });
+ */
 export const DEFAULT_IGNORED_NAMESPACES: readonly string[] = ['moby', 'k8s.io'];
 
 /**
