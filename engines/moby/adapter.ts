@@ -132,6 +132,9 @@ class MobyAdapter implements EngineAdapter {
         const event = normalizeMobyEvent(msg);
         if (event) subscriber.next(event);
       };
+      // Bound the wait for the stream's response headers (a daemon that accepts and never
+      // answers would otherwise keep the watcher connecting forever); an open stream has no timeout.
+      const headersTimer = this.timeout > 0 ? setTimeout(() => ac.abort(new TimeoutError()), this.timeout) : undefined;
       this.since(ac.signal)
         .then((since) =>
           this.docker().streams.getEvents({
@@ -142,6 +145,7 @@ class MobyAdapter implements EngineAdapter {
         )
         .then(
           (stream) => {
+            clearTimeout(headersTimer);
             response = stream as unknown as http.IncomingMessage;
             if (done) {
               response.destroy();
@@ -177,9 +181,13 @@ class MobyAdapter implements EngineAdapter {
             response.on('error', (err) => fail(mobyError(this.api, err, 'events')));
             response.on('close', () => fail(new EngineUnreachableError(this.api, 'event stream closed')));
           },
-          (err) => fail(this.requestError(err, ac, 'events')),
+          (err) => {
+            clearTimeout(headersTimer);
+            fail(this.requestError(err, ac, 'events'));
+          },
         );
       return () => {
+        clearTimeout(headersTimer);
         done = true;
         response?.destroy();
         this.untrack(ac, true);
@@ -413,7 +421,17 @@ function toDetails(api: string, raw: unknown): ContainerDetails | null {
   }
   const hostConfig = raw['HostConfig'];
   if (isObject(hostConfig) && hostConfig['Privileged'] === true) labels[PRIVILEGED_LABEL] = '';
-  return { id, name: name.replace(/^\//, ''), labels, pid, paused: state['Paused'] === true, raw };
+  // The lifetime's start in the daemon's clock, so a late `die` of an earlier lifetime is told apart.
+  const startedAt = typeof state['StartedAt'] === 'string' ? new Date(state['StartedAt']) : undefined;
+  return {
+    id,
+    name: name.replace(/^\//, ''),
+    labels,
+    pid,
+    paused: state['Paused'] === true,
+    ...(startedAt && !Number.isNaN(startedAt.getTime()) && { startedAt }),
+    raw,
+  };
 }
 
 /**

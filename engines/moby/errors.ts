@@ -32,6 +32,13 @@ export function mobyError(api: string, err: unknown, what = 'request'): Error {
   if (e?.statusCode === 404 || e?.statusCode === 405) {
     return new WrongEngineError(api, EXPECTED, `an HTTP server without the Docker API (HTTP ${e.statusCode} for ${what})`, { cause: err });
   }
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400) {
+    // Any other error status (e.g. 400 "client version is too new", 500): the daemon refused
+    // the request; retried like a lost connection, but named as what it is.
+    const said = (e as { json?: { message?: unknown } }).json?.message;
+    const detail = typeof said === 'string' && said ? said : (e.reason ?? e.message ?? '');
+    return new ProtocolError(api, what, `HTTP ${e.statusCode}: ${String(detail).slice(0, 200)}`, { cause: err });
+  }
   return err instanceof Error ? err : new Error(String(err));
 }
 
