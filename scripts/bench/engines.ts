@@ -1,0 +1,261 @@
+/**
+ * Engine-side helpers of the benchmark: the Docker containers and containerd tasks it creates
+ * (all labelled, all removed again), and counting proxies in front of the engines' sockets.
+ *
+ * @module
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { ctrAt, ctrRunFlags, importTestImage, socketPath, testEngines } from '../../spec/support/engines.js';
+
+/** Label on every Docker container the benchmark creates; the cleanup removes exactly these. */
+export const BENCH_LABEL = 'whalewatcher.bench';
+/** The containerd namespace the benchmark's tasks live in. */
+export const BENCH_NAMESPACE = 'ww-bench';
+
+/** A dockerode client of its own for an endpoint `unix:///path`. */
+export function dockerClient(endpoint: string): Docker {
+  return new Docker({ socketPath: socketPath(endpoint) });
+}
+
+/** The benchmark's Docker containers: started with dockerode (no CLI per container), removed by label. */
+export class DockerFleet {
+  readonly client: Docker;
+  private serial = 0;
+
+  constructor(
+    readonly endpoint: string,
+    readonly image: string,
+  ) {
+    this.client = dockerClient(endpoint);
+  }
+
+  /** IDs of the benchmark's alive containers. */
+  async alive(): Promise<string[]> {
+    const list = await this.client.listContainers({ filters: { label: [BENCH_LABEL] } });
+    return list.map((c) => c.Id);
+  }
+
+  /** Container creations in flight, awaited by {@link removeAll}. */
+  private readonly creating = new Set<Promise<unknown>>();
+  private stopped = false;
+
+  /** Refuses further containers (on Ctrl-C): what is being created is still removed by {@link removeAll}. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Starts one container (`sleep 3600`, no network) in compose-like project `project`. */
+  start(project: string, extraLabels: Record<string, string> = {}): Promise<string> {
+    if (this.stopped) return Promise.reject(new Error('the benchmark was interrupted'));
+    const p = this.create(project, extraLabels);
+    this.creating.add(p);
+    void p.finally(() => this.creating.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  private async create(project: string, extraLabels: Record<string, string>): Promise<string> {
+    const n = ++this.serial;
+    const name = `ww-bench-${process.pid}-${n}`;
+    const c = await this.client.createContainer({
+      name,
+      Image: this.image,
+      Cmd: ['sleep', '3600'],
+      Labels: {
+        [BENCH_LABEL]: String(process.pid),
+        'com.docker.compose.project': project,
+        'com.docker.compose.service': `svc-${n % 7}`,
+        'com.docker.compose.container-number': String(n),
+        ...extraLabels,
+      },
+      HostConfig: { NetworkMode: 'none' },
+    });
+    try {
+      await c.start();
+    } catch (err) {
+      await c.remove({ force: true }).catch(() => undefined);
+      throw err;
+    }
+    return c.id;
+  }
+
+  /** Tops the benchmark's alive containers up to `n` (8 at a time), spread over 5 projects. */
+  async ensure(n: number): Promise<void> {
+    let missing = n - (await this.alive()).length;
+    const worker = async () => {
+      while (missing > 0) {
+        missing--;
+        await this.start(`bench-${missing % 5}`);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+  }
+
+  /** Removes one container (SIGKILL). */
+  async remove(id: string): Promise<void> {
+    await this.client.getContainer(id).remove({ force: true });
+  }
+
+  /** Removes every container carrying the benchmark label, alive or not. */
+  async removeAll(): Promise<number> {
+    await Promise.allSettled([...this.creating]);
+    const all = await this.client.listContainers({ all: true, filters: { label: [BENCH_LABEL] } });
+    let left = all.map((c) => c.Id);
+    const worker = async () => {
+      for (let id = left.pop(); id; id = left.pop()) {
+        await this.client.getContainer(id).remove({ force: true }).catch(() => undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    left = [];
+    return all.length;
+  }
+}
+
+/** The benchmark's containerd tasks, made with `ctr` in {@link BENCH_NAMESPACE}. */
+export class CtrFleet {
+  private readonly ids: string[] = [];
+  private readonly creating = new Set<Promise<unknown>>();
+  private stopped = false;
+
+  constructor(readonly address: string) {}
+
+  /** Refuses further tasks (on Ctrl-C). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private ctr(args: string[], timeoutMs = 30_000): Promise<string> {
+    return ctrAt(this.address, BENCH_NAMESPACE, args, { timeoutMs });
+  }
+
+  /** Imports the test image into the namespace (idempotent). */
+  async prepare(): Promise<void> {
+    await importTestImage(BENCH_NAMESPACE, 'containerd');
+  }
+
+  /** Runs `n` tasks (`sleep 3600`), 4 at a time. */
+  async start(n: number): Promise<void> {
+    let left = n;
+    const image = testEngines().images.containerd;
+    const worker = async () => {
+      while (left > 0) {
+        left--;
+        const id = `bench-${process.pid}-${this.ids.length}`;
+        if (this.stopped) throw new Error('the benchmark was interrupted');
+        this.ids.push(id);
+        const run = this.ctr(['run', '-d', ...ctrRunFlags(), '--label', 'com.docker.compose.project=bench', '--label', `nerdctl/name=${id}`, image, id, '/bin/sleep', '3600']);
+        this.creating.add(run);
+        await run.finally(() => this.creating.delete(run));
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+  }
+
+  /** Removes every task and container of the namespace (the benchmark's own namespace). */
+  async removeAll(): Promise<number> {
+    await Promise.allSettled([...this.creating]);
+    const listed = (await this.ctr(['containers', 'ls', '-q']).catch(() => '')).split('\n').filter(Boolean);
+    const left = [...new Set([...listed, ...this.ids.splice(0)])];
+    const count = left.length;
+    const worker = async () => {
+      for (let id = left.pop(); id; id = left.pop()) {
+        await this.ctr(['tasks', 'rm', '-f', id]).catch(() => undefined);
+        await this.ctr(['containers', 'rm', id]).catch(() => undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    return count;
+  }
+}
+
+/** A unix-socket proxy that passes everything through and records what it saw. */
+export interface CountingProxy {
+  /** The proxy's socket path. */
+  readonly path: string;
+  /** HTTP/1.1: request lines (`GET /containers/json?… HTTP/1.1`); HTTP/2: one entry per new client stream. */
+  readonly requests: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A counting proxy in front of a unix socket. `http1`: every request line a client sends is
+ * recorded (Docker's API). `http2`: every HEADERS frame that opens a new client stream, i.e.
+ * every gRPC call (containerd's API), is recorded as `stream <id>`.
+ */
+export async function countingProxy(target: string, protocol: 'http1' | 'http2'): Promise<CountingProxy> {
+  const dir = mkdtempSync(join(tmpdir(), 'ww-bench-proxy-'));
+  const path = join(dir, 'proxy.sock');
+  const sockets = new Set<net.Socket>();
+  const requests: string[] = [];
+  const server = net.createServer((client) => {
+    const upstream = net.connect(socketPath(target));
+    sockets.add(client).add(upstream);
+    const cleanup = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', cleanup).on('close', cleanup);
+    upstream.on('error', cleanup).on('close', cleanup);
+    const count = protocol === 'http1' ? http1Counter(requests) : http2Counter(requests);
+    client.on('data', (b: Buffer) => {
+      count(b);
+      upstream.write(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    });
+    upstream.on('data', (b: Buffer) => client.write(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return {
+    path,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+      }),
+  };
+}
+
+function http1Counter(requests: string[]): (b: Buffer) => void {
+  return (b) => {
+    for (const line of b.toString('latin1').split('\r\n')) {
+      if (/^[A-Z]+ \/\S* HTTP\/1\.[01]$/.test(line)) requests.push(line);
+    }
+  };
+}
+
+const u8 = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+function http2Counter(requests: string[]): (b: Buffer) => void {
+  const PREFACE = 24;
+  let buffered = Buffer.alloc(0);
+  let prefaceLeft = PREFACE;
+  let highest = 0;
+  return (b) => {
+    buffered = buffered.length ? Buffer.concat([u8(buffered), u8(b)]) : b;
+    if (prefaceLeft > 0) {
+      const skip = Math.min(prefaceLeft, buffered.length);
+      buffered = buffered.subarray(skip);
+      prefaceLeft -= skip;
+    }
+    while (buffered.length >= 9) {
+      const length = buffered.readUIntBE(0, 3);
+      if (buffered.length < 9 + length) break;
+      const type = buffered[3]!;
+      const stream = buffered.readUInt32BE(5) & 0x7fffffff;
+      if (type === 0x1 && stream % 2 === 1 && stream > highest) {
+        highest = stream;
+        requests.push(`stream ${stream}`);
+      }
+      buffered = buffered.subarray(9 + length);
+    }
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench` (`-- --quick` for the short run): every figure of issue 8 next to its
+ * baseline, measured side by side in the same run, medians of several repetitions. Prints the
+ * table (figure, value, baseline, ratio, target, MISSED marks) on stdout, progress on stderr,
+ * and writes `bench/latest.json` plus `bench/<full|quick>.json` with date and machine.
+ *
+ * Needs the private engines for sections 1, 2, 5 and 6 (`npm run engines:up`); without them
+ * those sections are reported as SKIPPED. Every container the benchmark creates carries the
+ * label `whalewatcher.bench` (Docker) or lives in the `ww-bench` namespace (containerd) and is
+ * removed at the end, also on Ctrl-C.
+ *
+ * Options: `--quick`; `--containers M` (initial sync size; default 200, quick 50);
+ * `--only 1,3` (sections to run).
+ *
+ * @module
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { REPO_ROOT, engineAnswers, testEngines } from '../../spec/support/engines.js';
+import { benchCore } from './core.js';
+import { BENCH_LABEL, CtrFleet, DockerFleet } from './engines.js';
+import { benchLatency } from './latency.js';
+import { benchMemory } from './memory.js';
+import { benchRead } from './read.js';
+import { type Row, type Skipped, now, say, table } from './report.js';
+import { benchResyncContainerd, benchResyncDocker } from './resync.js';
+import { benchSync } from './sync.js';
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const value = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+
+const quick = flag('--quick');
+const only = value('--only')?.split(',').map(Number);
+const want = (section: number) => !only || only.includes(section);
+
+const config = {
+  mode: quick ? 'quick' : 'full',
+  syncContainers: Number(value('--containers') ?? (quick ? 50 : 200)),
+  syncRepetitions: quick ? 3 : 7,
+  latencySamples: quick ? 15 : 50,
+  coreSizes: [100, 1_000, 10_000],
+  coreEvents: quick ? 30_000 : 200_000,
+  coreRepetitions: quick ? 3 : 7,
+  memoryContainers: 10_000,
+  churnEvents: 1_000_000,
+  resyncContainers: 50,
+  resyncs: quick ? 3 : 5,
+  resyncInterval: quick ? 400 : 1_000,
+  idleMs: quick ? 1_000 : 3_000,
+  readLists: quick ? 100 : 300,
+  reads: quick ? 200_000 : 1_000_000,
+  readRepetitions: quick ? 3 : 7,
+} as const;
+
+const rows: Row[] = [];
+const skipped: Skipped[] = [];
+const engines = testEngines();
+let dockerFleet: DockerFleet | undefined;
+let ctrFleet: CtrFleet | undefined;
+
+async function cleanup(): Promise<void> {
+  const [d, c] = await Promise.all([
+    dockerFleet?.removeAll().catch(() => 0) ?? 0,
+    ctrFleet?.removeAll().catch(() => 0) ?? 0,
+  ]);
+  if (d || c) say(`cleanup: removed ${d} Docker container(s) labelled ${BENCH_LABEL} and ${c} containerd container(s)`);
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    dockerFleet?.stop();
+    ctrFleet?.stop();
+    say(`${signal}: removing the benchmark's containers`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+/** Runs one section; a failure is reported as SKIPPED with its reason, and the run goes on. */
+async function section(n: number, what: string, fn: () => Promise<Row[]> | Row[]): Promise<void> {
+  if (!want(n) || interrupted) return;
+  const t = now();
+  try {
+    rows.push(...(await fn()));
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+    say(`section ${n} (${what}) failed: ${why}`);
+    skipped.push({ section: n, what, why });
+  }
+  say(`section ${n} (${what}) took ${((now() - t) / 1000).toFixed(1)} s`);
+}
+
+async function dockerVersion(fleet: DockerFleet): Promise<string | undefined> {
+  try {
+    const v = await fleet.client.version();
+    return `Docker Engine ${v.Version}`;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<number> {
+  const started = now();
+  const load: { start: number[]; end?: number[] } = { start: os.loadavg() };
+  say(`${config.mode} run: ${JSON.stringify(config)}`);
+
+  await section(3, 'core scaling', () => benchCore({ sizes: config.coreSizes, events: config.coreEvents, repetitions: config.coreRepetitions }));
+  await section(4, 'memory', () => benchMemory(config.memoryContainers, config.churnEvents));
+
+  const dockerSections = [1, 2, 5, 6].filter(want);
+  const dockerUp = dockerSections.length > 0 && engines.docker !== undefined && (await engineAnswers('docker'));
+  let engineVersions: Record<string, string | undefined> = {};
+  if (dockerSections.length && !dockerUp) {
+    for (const n of dockerSections) skipped.push({ section: n, what: 'Docker sections', why: `no Docker engine answers: run npm run engines:up` });
+  }
+  if (dockerUp && engines.docker) {
+    const endpoint = engines.docker;
+    const fleet = (dockerFleet = new DockerFleet(endpoint, engines.images.docker));
+    engineVersions = { docker: await dockerVersion(fleet) };
+    try {
+      await fleet.removeAll();
+      if (want(5)) {
+        await fleet.ensure(config.resyncContainers);
+        await section(5, 'Docker resync', () =>
+          benchResyncDocker(endpoint, config.resyncContainers, { resyncs: config.resyncs, interval: config.resyncInterval, idle: config.idleMs }),
+        );
+      }
+      if (want(1) || want(2) || want(6)) {
+        say(`starting ${config.syncContainers} containers`);
+        await fleet.ensure(config.syncContainers);
+      }
+      await section(1, 'initial sync', () => benchSync({ endpoint, containers: config.syncContainers, repetitions: config.syncRepetitions }));
+      await section(2, 'event latency', () => benchLatency({ endpoint, fleet, samples: config.latencySamples }));
+      await section(6, 'read burst', () => benchRead({ endpoint, lists: config.readLists, reads: config.reads, repetitions: config.readRepetitions }));
+    } finally {
+      await cleanup();
+    }
+  }
+
+  if (want(5) && !interrupted) {
+    const socket = engines.containerd;
+    if (!socket || !(await engineAnswers('containerd'))) {
+      skipped.push({ section: 5, what: 'containerd resync', why: 'no containerd answers: run npm run engines:up' });
+    } else {
+      const fleet = (ctrFleet = new CtrFleet(socket));
+      try {
+        await fleet.removeAll();
+        await fleet.prepare();
+        await fleet.start(config.resyncContainers);
+        await section(5, 'containerd resync', () =>
+          benchResyncContainerd(socket, config.resyncContainers, { resyncs: config.resyncs, interval: config.resyncInterval, idle: config.idleMs }),
+        );
+      } finally {
+        await cleanup();
+      }
+    }
+  }
+
+  rows.sort((a, b) => a.section - b.section);
+  const seconds = (now() - started) / 1000;
+  load.end = os.loadavg();
+  const cpus = os.cpus();
+  const result = {
+    date: new Date().toISOString(),
+    mode: config.mode,
+    command: `npm run bench${quick ? ' -- --quick' : ''}${argv.filter((a) => a !== '--quick').length ? ' ' + argv.filter((a) => a !== '--quick').join(' ') : ''}`,
+    seconds,
+    machine: {
+      hostname: os.hostname(),
+      cpu: cpus[0]?.model,
+      cpus: cpus.length,
+      memoryGB: Math.round(os.totalmem() / 2 ** 30),
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      loadavg: load,
+      engines: engineVersions,
+    },
+    config,
+    rows,
+    skipped,
+    missed: rows.filter((r) => r.target && !r.target.met).map((r) => r.key),
+  };
+  const dir = path.join(REPO_ROOT, 'bench');
+  mkdirSync(dir, { recursive: true });
+  const json = JSON.stringify(result, null, 2) + '\n';
+  writeFileSync(path.join(dir, 'latest.json'), json);
+  writeFileSync(path.join(dir, `${config.mode}.json`), json);
+
+  const m = result.machine;
+  console.log(`whalewatcher bench (${config.mode}), ${result.date}, ${m.cpu} × ${m.cpus}, ${m.memoryGB} GB, ${m.os}, Node ${m.node}` +
+    `${engineVersions['docker'] ? `, ${engineVersions['docker']}` : ''}; load average ${load.start[0]!.toFixed(1)} → ${(load.end?.[0] ?? NaN).toFixed(1)}`);
+  console.log(table(rows, skipped));
+  const missed = rows.filter((r) => r.target && !r.target.met);
+  console.log(missed.length ? `MISSED: ${missed.map((r) => r.figure).join('; ')}` : 'all targets met');
+  console.log(`took ${seconds.toFixed(1)} s; JSON in bench/latest.json and bench/${config.mode}.json`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    console.error('[bench]', err);
+    await cleanup();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,261 @@
+/**
+ * Section 5: what a resync of an unchanged engine costs. Docker: every HTTP request counted by
+ * a proxy in front of the socket. containerd: every adapter call counted by wrapping the
+ * adapter's methods, and every gRPC call counted by a proxy that reads the HTTP/2 frames. Also
+ * counted: snapshots emitted by those resyncs, and engine calls while idle between them.
+ *
+ * @module
+ */
+import { Observable, type Subscription, skip } from 'rxjs';
+import { createContainerdAdapter } from '../../engines/containerd/index.js';
+import { mobyWatcher } from '../../engines/moby/index.js';
+import type { EngineAdapter } from '../../lib/adapter.js';
+import { watch } from '../../lib/watch.js';
+import type { Container } from '../../lib/model.js';
+import type { Watcher } from '../../lib/watcher.js';
+import { BENCH_LABEL, BENCH_NAMESPACE, type CountingProxy, countingProxy } from './engines.js';
+import { type Row, now, say, sleep } from './report.js';
+
+export interface ResyncOptions {
+  readonly resyncs: number;
+  /** ms between resyncs. */
+  readonly interval: number;
+  /** ms of watching without resyncs, for the idle count. */
+  readonly idle: number;
+}
+
+/** Counts adapter method calls (one per subscription, i.e. per engine request the core makes). */
+function countingAdapter(adapter: EngineAdapter, calls: string[]): EngineAdapter {
+  const counted =
+    <A extends unknown[], T>(name: string, fn: (...args: A) => Observable<T>) =>
+    (...args: A): Observable<T> =>
+      new Observable<T>((subscriber) => {
+        calls.push(name);
+        return fn(...args).subscribe(subscriber);
+      });
+  return {
+    type: adapter.type,
+    api: adapter.api,
+    events: counted('events', () => adapter.events()),
+    list: counted('list', () => adapter.list()),
+    inspect: counted('inspect', (id: string) => adapter.inspect(id)),
+    info: counted('info', () => adapter.info()),
+    close: () => adapter.close(),
+  };
+}
+
+interface Window {
+  /** Resyncs seen in the window (list calls). */
+  readonly resyncs: number;
+  /** Everything the engine was asked in the window. */
+  readonly calls: number;
+  readonly lists: number;
+  readonly emitted: number;
+  readonly lifecycle: number;
+  /** Lifecycle events of containers that are not the benchmark's (someone else used the engine). */
+  readonly foreign: number;
+  /** Containers in the portfolio at the end of the window (the engine may hold others' too). */
+  readonly containers: number;
+  readonly what: string[];
+  /** Growth of the caller's extra counter over the window (e.g. gRPC calls seen by a proxy). */
+  readonly extra: number;
+}
+
+/**
+ * Watches `w` for `n` resyncs after the first one (which may still see the sync's tail) and
+ * returns what the engine was asked in between. `lists()` counts list calls so far.
+ */
+async function resyncWindow(
+  w: Watcher,
+  log: string[],
+  lists: () => number,
+  n: number,
+  timeoutMs: number,
+  extra: () => number = () => 0,
+): Promise<Window> {
+  let emitted = 0;
+  let lifecycle = 0;
+  let foreign = 0;
+  const subs: Subscription[] = [
+    w.portfolio$.pipe(skip(1)).subscribe(() => emitted++),
+    w.events$.subscribe((e) => {
+      lifecycle++;
+      if (!ownContainer(e.container)) foreign++;
+    }),
+  ];
+  try {
+    const deadline = now() + timeoutMs;
+    const first = lists();
+    while (lists() < first + 1 && now() < deadline) await sleep(5);
+    await sleep(50); // that resync's answer is in
+    const mark = log.length;
+    const extraMark = extra();
+    const startLists = lists();
+    emitted = 0;
+    lifecycle = 0;
+    foreign = 0;
+    while (lists() < startLists + n && now() < deadline) await sleep(5);
+    await sleep(100);
+    const what = log.slice(mark);
+    const listed = lists() - startLists;
+    return { resyncs: listed, calls: what.length, lists: listed, emitted, lifecycle, foreign, containers: w.portfolio.containerTotal, what, extra: extra() - extraMark };
+  } finally {
+    for (const s of subs) s.unsubscribe();
+  }
+}
+
+/** The benchmark's containers: Docker's carry the bench label, containerd's live in the bench namespace. */
+function ownContainer(c: Container): boolean {
+  return BENCH_LABEL in c.labels || c.id.startsWith(`${BENCH_NAMESPACE}/`);
+}
+
+/** Runs a window up to three times while someone else's containers came or went in it. */
+async function quietWindow(attempt: () => Promise<Window>): Promise<Window & { attempts: number }> {
+  let win = await attempt();
+  let attempts = 1;
+  while (win.foreign > 0 && attempts < 3) {
+    say(`resync: ${win.foreign} lifecycle event(s) of other containers in the window (the engine is shared): measuring again`);
+    win = await attempt();
+    attempts++;
+  }
+  return { ...win, attempts };
+}
+
+function rows(engine: string, win: Window, idleCalls: number, unit: string, extra: Record<string, unknown>, listTarget: number | undefined): Row[] {
+  const perResync = win.calls / Math.max(1, win.resyncs);
+  const containers = win.containers;
+  return [
+    {
+      key: `resync.${engine}.calls`,
+      section: 5,
+      figure: `${engine} resync, ${containers} unchanged: ${unit} per resync`,
+      value: perResync,
+      unit: 'calls',
+      ...(listTarget !== undefined && { target: { text: `= ${listTarget} (the list)`, met: perResync === listTarget } }),
+      detail: { ...win, ...extra },
+    },
+    {
+      key: `resync.${engine}.emitted`,
+      section: 5,
+      figure: `${engine} resync, ${containers} unchanged: snapshots emitted`,
+      value: win.emitted,
+      unit: `in ${win.resyncs} resyncs`,
+      target: { text: '= 0', met: win.emitted === 0 && win.lifecycle === 0 },
+      detail: { lifecycleEvents: win.lifecycle },
+    },
+    {
+      key: `resync.${engine}.idle`,
+      section: 5,
+      figure: `${engine} idle (no resync due): ${unit}`,
+      value: idleCalls,
+      unit: 'calls',
+      target: { text: '= 0', met: idleCalls === 0 },
+    },
+  ];
+}
+
+export async function benchResyncDocker(endpoint: string, containers: number, o: ResyncOptions): Promise<Row[]> {
+  say(`resync: Docker, ${containers} unchanged containers, ${o.resyncs} resyncs every ${o.interval} ms`);
+  const proxy: CountingProxy = await countingProxy(endpoint, 'http1');
+  const lists = () => proxy.requests.filter((r) => r.startsWith('GET /containers/json')).length;
+  const out: Row[] = [];
+  try {
+    // Ordinary resyncs (the default fullResyncEvery of 10 is not reached in the window).
+    let w = mobyWatcher(`unix://${proxy.path}`, { resyncInterval: o.interval });
+    let win: Window;
+    try {
+      await w.ready({ signal: AbortSignal.timeout(120_000) });
+      win = await quietWindow(() => resyncWindow(w, proxy.requests, lists, o.resyncs, 60_000));
+    } finally {
+      await w.close();
+    }
+    // Idle: a watcher whose next resync is far away.
+    w = mobyWatcher(`unix://${proxy.path}`, { resyncInterval: 3_600_000 });
+    let idle: string[];
+    try {
+      await w.ready({ signal: AbortSignal.timeout(120_000) });
+      await sleep(100);
+      const mark = proxy.requests.length;
+      await sleep(o.idle);
+      idle = proxy.requests.slice(mark);
+    } finally {
+      await w.close();
+    }
+    out.push(...rows('Docker', win, idle.length, 'HTTP requests', { idleMs: o.idle, idleRequests: idle }, 1));
+    // A full resync (every Nth, re-inspects all): its cost, and that it emits nothing either.
+    w = mobyWatcher(`unix://${proxy.path}`, { resyncInterval: o.interval, fullResyncEvery: 1 });
+    try {
+      await w.ready({ signal: AbortSignal.timeout(120_000) });
+      const full = await quietWindow(() => resyncWindow(w, proxy.requests, lists, 1, 60_000));
+      out.push({
+        key: 'resync.Docker.full',
+        section: 5,
+        figure: `Docker full resync (every Nth), ${full.containers} unchanged: requests, snapshots`,
+        value: full.calls,
+        unit: `calls, ${full.emitted} emitted`,
+        target: { text: '0 emitted', met: full.emitted === 0 && full.lifecycle === 0 },
+        detail: { ...full, what: undefined },
+      });
+    } finally {
+      await w.close();
+    }
+  } finally {
+    await proxy.close();
+  }
+  return out;
+}
+
+export async function benchResyncContainerd(socket: string, containers: number, o: ResyncOptions): Promise<Row[]> {
+  say(`resync: containerd, ${containers} unchanged containers, ${o.resyncs} resyncs every ${o.interval} ms`);
+  const proxy = await countingProxy(socket, 'http2');
+  const calls: string[] = [];
+  const lists = () => calls.filter((c) => c === 'list').length;
+  const make = (interval: number) =>
+    watch(countingAdapter(createContainerdAdapter(proxy.path, { namespaces: [BENCH_NAMESPACE] }), calls), { resyncInterval: interval });
+  try {
+    let w = make(o.interval);
+    let win: Window;
+    let grpc: number;
+    try {
+      await w.ready({ signal: AbortSignal.timeout(120_000) });
+      win = await resyncWindow(w, calls, lists, o.resyncs, 60_000, () => proxy.requests.length);
+      grpc = win.extra;
+    } finally {
+      await w.close();
+    }
+    w = make(3_600_000);
+    let idleCalls: number;
+    let idleGrpc: number;
+    try {
+      await w.ready({ signal: AbortSignal.timeout(120_000) });
+      await sleep(300); // the live-proof marker publisher stops once the marker is seen
+      const mark = calls.length;
+      const grpcMark = proxy.requests.length;
+      await sleep(o.idle);
+      idleCalls = calls.length - mark;
+      idleGrpc = proxy.requests.length - grpcMark;
+    } finally {
+      await w.close();
+    }
+    const out = rows('containerd', win, idleCalls, 'adapter calls', { idleMs: o.idle }, 1);
+    out.push({
+      key: 'resync.containerd.grpc',
+      section: 5,
+      figure: `containerd resync, ${win.containers} unchanged: gRPC calls per resync`,
+      value: grpc / Math.max(1, win.resyncs),
+      unit: 'calls',
+      detail: { grpcCalls: grpc, resyncs: win.resyncs, idleGrpcCalls: idleGrpc, note: 'Namespaces/List, then Tasks/List and Containers/List per watched namespace' },
+    });
+    out.push({
+      key: 'resync.containerd.idleGrpc',
+      section: 5,
+      figure: `containerd idle (no resync due): gRPC calls`,
+      value: idleGrpc,
+      unit: 'calls',
+      target: { text: '= 0', met: idleGrpc === 0 },
+    });
+    return out;
+  } finally {
+    await proxy.close();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Section 1: the initial sync of a Docker engine with M alive containers, from the `ready()`
+ * call to its resolution, next to `docker inspect $(docker ps -q)` and to a plain sequential
+ * dockerode list-then-inspect-each loop (the way the Go module syncs).
+ *
+ * @module
+ */
+import { Observable } from 'rxjs';
+import { createMobyAdapter, mobyWatcher } from '../../engines/moby/index.js';
+import type { EngineAdapter } from '../../lib/adapter.js';
+import { watch } from '../../lib/watch.js';
+import { dockerWith } from '../../spec/support/engines.js';
+import { dockerClient } from './engines.js';
+import { type Row, atMost, median, now, say } from './report.js';
+
+export interface SyncOptions {
+  readonly endpoint: string;
+  readonly containers: number;
+  readonly repetitions: number;
+}
+
+async function cli(endpoint: string): Promise<{ ms: number; n: number }> {
+  const t = now();
+  const ids = (await dockerWith(endpoint, ['ps', '-q'])).split('\n').filter(Boolean);
+  await dockerWith(endpoint, ['inspect', ...ids], { timeoutMs: 120_000 });
+  return { ms: now() - t, n: ids.length };
+}
+
+async function sequential(endpoint: string): Promise<{ ms: number; n: number }> {
+  const docker = dockerClient(endpoint);
+  const t = now();
+  const list = await docker.listContainers();
+  const seen = new Map<string, unknown>();
+  for (const c of list) {
+    try {
+      seen.set(c.Id, await docker.getContainer(c.Id).inspect());
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { ms: now() - t, n: seen.size };
+}
+
+async function watcher(endpoint: string): Promise<{ ms: number; n: number }> {
+  const w = mobyWatcher(endpoint, { resyncInterval: 0 });
+  try {
+    const t = now();
+    const p = await w.ready({ signal: AbortSignal.timeout(120_000) });
+    return { ms: now() - t, n: p.containerTotal };
+  } finally {
+    await w.close();
+  }
+}
+
+/**
+ * One instrumented sync (not part of the medians): when, after the `ready()` call, the engine
+ * identity was known, the event stream was live, the list was answered and the last inspection
+ * came back. Same pipeline as `mobyWatcher` (which is `watch(createMobyAdapter(…))`).
+ */
+async function phases(endpoint: string): Promise<Record<string, number>> {
+  const inner = createMobyAdapter(endpoint);
+  const t = now();
+  const marks: Record<string, number> = { inspections: 0 };
+  const stamp = (name: string) => (marks[name] = now() - t);
+  const after = <T>(source: Observable<T>, done: (value: T) => void) =>
+    new Observable<T>((subscriber) =>
+      source.subscribe({
+        next: (v) => {
+          done(v);
+          subscriber.next(v);
+        },
+        error: (e: unknown) => subscriber.error(e),
+        complete: () => subscriber.complete(),
+      }),
+    );
+  const adapter: EngineAdapter = {
+    type: inner.type,
+    api: inner.api,
+    info: () => after(inner.info(), () => stamp('infoMs')),
+    events: () => after(inner.events(), (e) => e.type === 'live' && stamp('liveMs')),
+    list: () => after(inner.list(), () => stamp('listedMs')),
+    inspect: (id) =>
+      after(inner.inspect(id), () => {
+        marks['inspections']!++;
+        stamp('lastInspectionMs');
+      }),
+    close: () => inner.close(),
+  };
+  const w = watch(adapter, { resyncInterval: 0 });
+  try {
+    await w.ready({ signal: AbortSignal.timeout(120_000) });
+    stamp('readyMs');
+    return marks;
+  } finally {
+    await w.close();
+  }
+}
+
+export async function benchSync(o: SyncOptions): Promise<Row[]> {
+  say(`sync: ${o.containers} alive containers, ${o.repetitions} repetitions of CLI, sequential loop, watcher`);
+  const runs = { cli: [] as number[], sequential: [] as number[], watcher: [] as number[] };
+  const counts = { cli: [] as number[], sequential: [] as number[], watcher: [] as number[] };
+  const contenders = [
+    ['cli', cli],
+    ['sequential', sequential],
+    ['watcher', watcher],
+  ] as const;
+  // One untimed round warms the engine's caches and our code paths.
+  for (const [, fn] of contenders) await fn(o.endpoint);
+  for (let r = 0; r < o.repetitions; r++) {
+    // Rotate the order, so that no contender always runs first or last.
+    for (let i = 0; i < contenders.length; i++) {
+      const [name, fn] = contenders[(i + r) % contenders.length]!;
+      const { ms, n } = await fn(o.endpoint);
+      runs[name].push(ms);
+      counts[name].push(n);
+    }
+  }
+  const w = median(runs.watcher);
+  const s = median(runs.sequential);
+  const c = median(runs.cli);
+  const n = median(counts.watcher);
+  const breakdown = await phases(o.endpoint);
+  const detail = { runs, counts, containers: n, breakdown };
+  return [
+    {
+      key: 'sync.vsSequential',
+      section: 1,
+      figure: `initial sync, ${n} containers: ready()`,
+      value: w,
+      unit: 'ms',
+      baseline: { label: 'sequential dockerode', value: s, unit: 'ms' },
+      ratio: w / s,
+      target: atMost(w / s, 0.8),
+      detail,
+    },
+    {
+      key: 'sync.vsCli',
+      section: 1,
+      figure: `initial sync, ${n} containers: ready()`,
+      value: w,
+      unit: 'ms',
+      baseline: { label: 'docker inspect $(docker ps -q)', value: c, unit: 'ms' },
+      ratio: w / c,
+      target: atMost(w / c, 1.0),
+      detail: { perContainerMs: { watcher: w / n, sequential: s / n, cli: c / n } },
+    },
+  ];
+}
