@@ -1,6 +1,11 @@
 import { parseArgs } from 'node:util';
 
-/** The engines given on the command line, by kind, in the order given. */
+/**
+ * The engines given on the command line, by kind, in the order given.
+ *
+ * @example
+ * parseCli(['--cri', '/run/crio/crio.sock']).engines; // { docker: [], containerd: [], cri: ['/run/crio/crio.sock'] }
+ */
 export interface EngineArgs {
   readonly docker: readonly string[];
   readonly containerd: readonly string[];
@@ -26,7 +31,12 @@ export interface CliArgs {
   readonly interval: number;
 }
 
-/** A command line that does not parse; `main` prints it with a hint to `--help` and exits 2. */
+/**
+ * A command line that does not parse; `main` prints it with a hint to `--help` and exits 2.
+ *
+ * @example
+ * try { parseCli(['--bogus']); } catch (e) { if (e instanceof UsageError) console.error(e.message); }
+ */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }

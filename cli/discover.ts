@@ -1,7 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { EngineArgs } from './args.js';
 
-/** The kinds of engine the command watches. */
+/**
+ * The kinds of engine the command watches, one per engine flag.
+ *
+ * @example
+ * const kind: EngineKind = 'containerd'; // --containerd PATH
+ */
 export type EngineKind = 'docker' | 'containerd' | 'cri';
 
 /**
@@ -29,7 +34,12 @@ export interface Discovery {
   readonly tried: readonly string[];
 }
 
-/** Usual places of each engine's socket, tried when no engine is given. */
+/**
+ * Usual places of each engine's socket, tried when no engine is given.
+ *
+ * @example
+ * DEFAULT_PLACES.containerd; // ['/run/containerd/containerd.sock']
+ */
 export const DEFAULT_PLACES: Readonly<Record<EngineKind, readonly string[]>> = {
   docker: ['unix:///var/run/docker.sock', 'unix:///run/podman/podman.sock'],
   containerd: ['/run/containerd/containerd.sock'],

@@ -20,7 +20,13 @@ export function containerJson(c: Container): Record<string, unknown> {
   };
 }
 
-/** An engine's status as the NDJSON snapshot line writes it. */
+/**
+ * An engine's status as the NDJSON snapshot line writes it: type, endpoint, state, identity
+ * once known, PID if known, and the error (with the retry delay) while it is not synced.
+ *
+ * @example
+ * engineJson(status); // { type: 'docker.com', api: 'unix:///var/run/docker.sock', state: 'synced', id: '…', version: 'Docker Engine 27.3.1' }
+ */
 export function engineJson(s: EngineStatus): Record<string, unknown> {
   const st = s.state;
   return {

@@ -39,7 +39,12 @@ export interface SessionOptions {
   readonly callTimeout: number;
 }
 
-/** Creates the watcher for one engine of the command line. */
+/**
+ * Creates the watcher for one engine of the command line.
+ *
+ * @example
+ * const w = watcherFor({ kind: 'cri', endpoint: '/run/crio/crio.sock', source: 'flag' }, { callTimeout: 10_000 });
+ */
 export function watcherFor(spec: EngineSpec, options: SessionOptions): Watcher {
   const common = { callTimeout: options.callTimeout, ...(options.backoff === undefined ? {} : { backoff: options.backoff }) };
   switch (spec.kind) {

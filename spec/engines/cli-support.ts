@@ -8,7 +8,12 @@ import { NERDCTL_NAME_LABEL, DEFAULT_IGNORED_NAMESPACES } from '../../engines/co
 import { ExecError, REPO_ROOT, type ExecResult, ctr, exec, waitFor } from '../support/engines.js';
 import type { Seen } from './moby-helpers.js';
 
-/** Client settings of the caller must not reach the command under test. */
+/**
+ * Client settings of the caller must not reach the command under test.
+ *
+ * @example
+ * spawn(process.execPath, argv, { env: { ...process.env, ...CLEAN_ENV } });
+ */
 export const CLEAN_ENV = {
   DOCKER_HOST: undefined,
   DOCKER_CONTEXT: undefined,
@@ -16,18 +21,33 @@ export const CLEAN_ENV = {
   CONTAINERD_NAMESPACE: undefined,
 } as const;
 
-/** The argv prefix that runs a TypeScript file of the repository with tsx. */
+/**
+ * The argv prefix that runs a TypeScript file of the repository with tsx.
+ *
+ * @example
+ * new Running([...tsxArgs('examples/events.ts')], { DOCKER_HOST: endpoint });
+ */
 export function tsxArgs(file: string): string[] {
   return ['--import', 'tsx', path.join(REPO_ROOT, file)];
 }
 
-/** A finished command: exit code and output, whatever the exit code. */
+/**
+ * A finished command: exit code and output, whatever the exit code, and how long it ran.
+ *
+ * @example
+ * const { code, stderr, ms } = await runCli(['--once']);
+ */
 export interface Finished extends ExecResult {
   readonly code: number | null;
   readonly ms: number;
 }
 
-/** Runs `cli/main.ts` with `args` to its end (bounded by `timeoutMs`), whatever its exit code. */
+/**
+ * Runs `cli/main.ts` with `args` to its end (bounded by `timeoutMs`), whatever its exit code.
+ *
+ * @example
+ * const r = await runCli(['--docker', endpoint, '--once', '--json']);
+ */
 export async function runCli(args: readonly string[], options: { timeoutMs?: number; env?: Record<string, string | undefined> } = {}): Promise<Finished> {
   const t0 = Date.now();
   try {
@@ -43,7 +63,14 @@ export async function runCli(args: readonly string[], options: { timeoutMs?: num
   }
 }
 
-/** A long-running subprocess whose output is collected, for `--events` and live views. */
+/**
+ * A long-running subprocess whose output is collected, for `--events` and live views.
+ *
+ * @example
+ * const cli = new Running([...tsxArgs('cli/main.ts'), '--events']);
+ * await cli.until(() => cli.lines().length > 0, 'first event');
+ * await cli.stop('SIGINT');
+ */
 export class Running {
   readonly child: ChildProcess;
   stdout = '';
@@ -84,6 +111,9 @@ export class Running {
  * containerd's own answer, in the shape of a watcher's containers: every task with a PID
  * (RUNNING or PAUSED) of every namespace a default containerd watcher sees, with its
  * container's labels; sorted by ID. Containers that vanish between the calls are left out.
+ *
+ * @example
+ * const answer = await containerdAnswer();
  */
 export async function containerdAnswer(): Promise<Seen[]> {
   const namespaces = (await ctr('default', 'namespaces', 'ls', '-q')).split('\n').map((s) => s.trim()).filter(Boolean);
