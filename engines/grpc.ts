@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import { Observable } from 'rxjs';
 import { Code, ConnectError, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { EngineUnreachableError, WhalewatcherError, WrongEngineError } from '../lib/errors.js';
+import { EngineUnreachableError, ProtocolError, WhalewatcherError, WrongEngineError } from '../lib/errors.js';
 
 /**
  * A gRPC transport over a unix socket, plus the means to release its connection.
@@ -239,8 +239,10 @@ export function fromServerStream<T>(open: (signal: AbortSignal) => AsyncIterable
  * Maps a failed gRPC call to whalewatcher's error classes, where it can tell:
  * no socket, refused, no permission, timeout or `Unavailable` → {@link EngineUnreachableError};
  * a peer that does not speak gRPC/HTTP/2 (e.g. Docker's API socket) or a gRPC server without the
- * called service (`Unimplemented`) → {@link WrongEngineError}. Anything else is returned as is
- * (the core treats it as a lost connection).
+ * called service (`Unimplemented`) → {@link WrongEngineError}; a broken call (`Internal`,
+ * `Unknown`, `Canceled`, …) → {@link EngineUnreachableError}; any other gRPC status →
+ * {@link ProtocolError}. Errors that are no gRPC errors are returned as is (the core treats
+ * them as a lost connection).
  *
  * @example
  * version$.pipe(catchError((err) => throwError(() => grpcEngineError(err, endpoint, 'containerd.io'))));
@@ -272,7 +274,19 @@ export function grpcEngineError(err: unknown, endpoint: string, expected: string
       return new EngineUnreachableError(endpoint, 'timed out', options);
     case Code.Unimplemented:
       return new WrongEngineError(endpoint, expected, `a gRPC server without this service (${err.rawMessage})`, options);
+    case Code.PermissionDenied:
+    case Code.Unauthenticated:
+      return new EngineUnreachableError(endpoint, `permission denied (${err.rawMessage})`, options);
+    case Code.Canceled:
+    case Code.Unknown:
+    case Code.Internal:
+    case Code.Aborted:
+    case Code.ResourceExhausted:
+    case Code.DataLoss:
+      // The call broke (a reset stream, a server-side failure): a lost connection, retried.
+      return new EngineUnreachableError(endpoint, `the call failed: ${Code[err.code]}: ${err.rawMessage}`, options);
     default:
-      return err;
+      // A status the adapters do not expect (InvalidArgument, FailedPrecondition, …).
+      return new ProtocolError(endpoint, 'gRPC status', `${Code[err.code]}: ${err.rawMessage}`, options);
   }
 }

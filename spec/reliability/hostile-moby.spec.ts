@@ -6,48 +6,18 @@
  * keeps every container the watcher knew.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
 import type * as http from 'node:http';
-import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { mobyWatcher } from '../../engines/moby/index.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from '../../lib/errors.js';
 import type { Portfolio } from '../../lib/model.js';
 import type { Watcher } from '../../lib/watcher.js';
 import { type FakeDocker, inspection, startFakeDocker } from '../unit/moby-fakeserver.js';
 import { waitFor } from '../support/engines.js';
-import { ProcessGuard, Recorder, assertEngineError, recordFigure, sleep } from '../support/reliability-helpers.js';
+import { ProcessGuard, Recorder, assertEngineError, recordFigure, silentServer, sleep } from '../support/reliability-helpers.js';
 
 const CALL_TIMEOUT = 400;
 const FAST = { initialDelay: 50, maxDelay: 200, jitter: 0 } as const;
 const outcomes: string[] = [];
-
-/** A unix socket server that accepts connections and never answers. */
-async function silentServer(): Promise<{ api: string; connections: () => number; close(): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'ww-rel-silent-'));
-  const sock = join(dir, 'docker.sock');
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    s.resume();
-  });
-  await new Promise<void>((r) => server.listen(sock, r));
-  return {
-    api: `unix://${sock}`,
-    connections: () => sockets.size,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        });
-      }),
-  };
-}
 
 describe('reliability: hostile Docker API servers (fake engines)', function () {
   this.timeout(20_000);

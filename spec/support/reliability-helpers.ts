@@ -6,7 +6,9 @@
  *
  * @module
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
 import { WhalewatcherError } from '../../lib/errors.js';
@@ -175,6 +177,32 @@ export function illegalSequences(events: readonly LifecycleEvent[], keep: (id: s
     }
   }
   return problems;
+}
+
+/** A unix socket server that accepts connections and never answers. */
+export async function silentServer(): Promise<{ api: string; connections: () => number; close(): Promise<void> }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ww-rel-silent-'));
+  const sock = path.join(dir, 'silent.sock');
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    s.resume();
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+  return {
+    api: `unix://${sock}`,
+    connections: () => sockets.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+      }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

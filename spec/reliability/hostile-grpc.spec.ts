@@ -1,0 +1,228 @@
+/**
+ * Hostile input for the gRPC watchers (containerd's native API and CRI), no real engine: fake
+ * runtimes (connect-node routers on unix sockets) send payloads of unknown Any types, unknown
+ * enum values, unparsable payloads, non-JSON verbose info, broken streams, or nothing at all.
+ * What cannot be understood is skipped (with a diagnostic where the adapter tells one); what
+ * breaks the connection ends in an exported error class naming the endpoint; nothing crashes
+ * or hangs, and a fault in mid-watch keeps every container the watcher knew.
+ */
+import { expect } from 'chai';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { containerdWatcher } from '../../engines/containerd/index.js';
+import { criWatcher } from '../../engines/cri/index.js';
+import { EngineUnreachableError, ProtocolError, WhalewatcherError, WrongEngineError } from '../../lib/errors.js';
+import type { Watcher } from '../../lib/watcher.js';
+import { Status } from '../../protos/gen/containerd/types/task_pb.js';
+import { ContainerEventType } from '../../protos/gen/runtime/v1/api_pb.js';
+import { waitFor } from '../support/engines.js';
+import { FakeContainerdServer, FakeCriServer, emptyGrpcServer } from '../support/reliability-grpc-fakes.js';
+import { ProcessGuard, Recorder, assertEngineError, portfolioLines, recordFigure, silentServer, sleep } from '../support/reliability-helpers.js';
+
+const CALL_TIMEOUT = 400;
+const FAST = { initialDelay: 50, maxDelay: 200, jitter: 0 } as const;
+const outcomes: string[] = [];
+
+async function rejection(w: Watcher, within: number): Promise<Error> {
+  return Promise.race([
+    w.ready().then(
+      () => new Error('ready() resolved'),
+      (e: unknown) => e as Error,
+    ),
+    sleep(within).then(() => new Error(`ready() neither resolved nor rejected within ${within} ms`)),
+  ]);
+}
+
+describe('reliability: hostile gRPC engines (fake containerd and CRI)', function () {
+  this.timeout(20_000);
+  const guard = new ProcessGuard();
+  let w: Watcher | undefined;
+  let rec: Recorder | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
+
+  beforeEach(() => guard.install());
+  afterEach(async () => {
+    rec?.stop();
+    rec = undefined;
+    await w?.close();
+    w = undefined;
+    for (const c of cleanups.splice(0)) await c();
+    await sleep(20);
+    guard.uninstall();
+    guard.check();
+  });
+  after(() => recordFigure('hostile input, gRPC (containerd, CRI)', outcomes.join('; ')));
+
+  describe('containerd', () => {
+    let fake: FakeContainerdServer;
+    beforeEach(async () => {
+      fake = await new FakeContainerdServer().start();
+      cleanups.push(() => fake.close());
+      fake.add('c1', 101, Status.RUNNING, { 'nerdctl/name': 'one' });
+      fake.add('c2', 102, Status.PAUSED);
+    });
+
+    async function watching(): Promise<Watcher> {
+      w = containerdWatcher(fake.socket, { backoff: FAST, callTimeout: CALL_TIMEOUT, resyncInterval: 0 });
+      rec = new Recorder(w);
+      await w.ready({ signal: AbortSignal.timeout(5_000) });
+      return w;
+    }
+
+    it('an event of an unknown Any type is skipped with a diagnostic', async () => {
+      await watching();
+      const before = portfolioLines(w!.portfolio);
+      fake.emit('/tasks/start', { $typeName: 'google.protobuf.Any', typeUrl: 'containerd.events.TaskTeleported', value: new Uint8Array([8, 1, 18, 3, 97, 98, 99]) });
+      fake.emit('/tasks/exit', { $typeName: 'google.protobuf.Any', typeUrl: 'containerd.events.TaskExit', value: new Uint8Array([0xff, 0xff, 0xff, 0x0f, 0x12]) });
+      await waitFor(() => rec!.diagnostics.filter((d) => d.startsWith('unknown-event')).length >= 2, { timeoutMs: 3_000, what: 'two diagnostics' });
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(before);
+      expect(rec!.state).to.equal('synced');
+      outcomes.push('containerd unknown Any type / unparsable payload: skipped with diagnostic');
+    });
+
+    it('a task with an unknown status enum value is not taken for alive, nothing breaks', async () => {
+      fake.add('c3', 103, 99 as Status);
+      await watching();
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(['c1 101 running', 'c2 102 paused']);
+      fake.emit('/tasks/start', FakeContainerdServer.taskStart('c3', 103));
+      await sleep(200);
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(['c1 101 running', 'c2 102 paused']);
+      expect(rec!.state).to.equal('synced');
+      outcomes.push('containerd unknown task status enum: treated as not alive (no diagnostic)');
+    });
+
+    it('the event stream failing in mid-watch: reconnecting with the error class, synced, portfolio kept', async () => {
+      await watching();
+      const before = portfolioLines(w!.portfolio);
+      const mark = rec!.states.length;
+      fake.events.fail(new ConnectError('stream reset by a hostile engine', Code.Internal));
+      await waitFor(() => rec!.stateNames(mark).includes('reconnecting'), { timeoutMs: 3_000, what: 'reconnecting' });
+      const err = rec!.errors(mark)[0]!;
+      await waitFor(() => rec!.stateNames(mark).includes('synced'), { timeoutMs: 5_000, what: 'synced again' });
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(before);
+      expect(rec!.events.slice(2), 'no lifecycle events from a fault').to.deep.equal([]);
+      assertEngineError(err, fake.socket, [EngineUnreachableError, ProtocolError]);
+      outcomes.push(`containerd stream fails (INTERNAL): ${err.constructor.name}, kept`);
+    });
+
+    it('the event stream ending in mid-watch: reconnecting, synced, portfolio kept', async () => {
+      await watching();
+      const before = portfolioLines(w!.portfolio);
+      const mark = rec!.states.length;
+      fake.events.fail();
+      await waitFor(() => rec!.stateNames(mark).includes('reconnecting'), { timeoutMs: 3_000, what: 'reconnecting' });
+      const err = rec!.errors(mark)[0]!;
+      assertEngineError(err, fake.socket, [EngineUnreachableError]);
+      await waitFor(() => rec!.stateNames(mark).includes('synced'), { timeoutMs: 5_000, what: 'synced again' });
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(before);
+      outcomes.push(`containerd stream ends: ${err.constructor.name}, kept`);
+    });
+
+    it('an empty server identity is a ProtocolError', async () => {
+      fake.uuid = '';
+      w = containerdWatcher(fake.socket, { backoff: false, callTimeout: CALL_TIMEOUT });
+      const err = await rejection(w, 3_000);
+      assertEngineError(err, fake.socket, [ProtocolError]);
+      outcomes.push(`containerd empty uuid: ${err.constructor.name}`);
+    });
+
+    it('a gRPC server without containerd services is the wrong engine', async () => {
+      const empty = await emptyGrpcServer();
+      cleanups.push(() => empty.close());
+      w = containerdWatcher(empty.socket, { backoff: false, callTimeout: CALL_TIMEOUT });
+      const err = await rejection(w, 3_000);
+      assertEngineError(err, empty.socket, [WrongEngineError]);
+      outcomes.push(`gRPC server without containerd: ${err.constructor.name}`);
+    });
+
+    it('a socket that accepts and never answers times out', async () => {
+      const silent = await silentServer();
+      cleanups.push(() => silent.close());
+      const socket = silent.api.replace('unix://', '');
+      w = containerdWatcher(socket, { backoff: false, callTimeout: CALL_TIMEOUT });
+      const t0 = Date.now();
+      const err = await rejection(w, 3_000);
+      assertEngineError(err, socket, [EngineUnreachableError]);
+      expect(Date.now() - t0).to.be.lessThan(CALL_TIMEOUT * 4);
+      await w.close();
+      await waitFor(() => silent.connections() === 0, { timeoutMs: 2_000, what: 'sockets closed after close()' });
+      outcomes.push(`containerd socket never answers: ${err.constructor.name} (${err.message.replace(/.*: /, '')})`);
+    });
+  });
+
+  describe('CRI', () => {
+    let fake: FakeCriServer;
+    beforeEach(async () => {
+      fake = await new FakeCriServer().start();
+      cleanups.push(() => fake.close());
+      fake.sandbox('sb1', 'pod1', 200);
+      fake.container('k1', 'sb1', 'main', 201);
+    });
+
+    async function watching(): Promise<Watcher> {
+      w = criWatcher(fake.socket, { backoff: FAST, callTimeout: CALL_TIMEOUT, resyncInterval: 0 });
+      rec = new Recorder(w);
+      await w.ready({ signal: AbortSignal.timeout(5_000) });
+      return w;
+    }
+
+    it('non-JSON verbose info: the container is skipped (no PID), nothing breaks', async () => {
+      fake.container('k2', 'sb1', 'garbled', 202, { info: '<html>not json</html>' });
+      await watching();
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(['k1 201 running', 'sb1 200 running']);
+      fake.container('k3', 'sb1', 'garbled2', 203, { info: '{"pid": "NaN", truncated' });
+      fake.emit('k3', ContainerEventType.CONTAINER_STARTED_EVENT);
+      await sleep(200);
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(['k1 201 running', 'sb1 200 running']);
+      expect(rec!.state).to.equal('synced');
+      outcomes.push('CRI non-JSON verbose info: container skipped as not alive (no diagnostic)');
+    });
+
+    it('an unknown event type enum value is skipped with a diagnostic', async () => {
+      await watching();
+      fake.emit('k1', 42);
+      await waitFor(() => rec!.diagnostics.some((d) => d.startsWith('unknown-event')), { timeoutMs: 3_000, what: 'diagnostic' });
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(['k1 201 running', 'sb1 200 running']);
+      outcomes.push('CRI unknown event type 42: skipped with diagnostic');
+    });
+
+    it('an unknown container state enum value is not taken for running', async () => {
+      fake.container('k4', 'sb1', 'weird', 204, { state: 77 });
+      await watching();
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(['k1 201 running', 'sb1 200 running']);
+      outcomes.push('CRI unknown container state 77: treated as not running');
+    });
+
+    it('the event stream failing in mid-watch: reconnecting with the error class, synced, portfolio kept', async () => {
+      await watching();
+      const before = portfolioLines(w!.portfolio);
+      const mark = rec!.states.length;
+      fake.events.fail(new ConnectError('hostile reset', Code.Internal));
+      await waitFor(() => rec!.stateNames(mark).includes('reconnecting'), { timeoutMs: 3_000, what: 'reconnecting' });
+      const err = rec!.errors(mark)[0]!;
+      await waitFor(() => rec!.stateNames(mark).includes('synced'), { timeoutMs: 5_000, what: 'synced again' });
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(before);
+      assertEngineError(err, fake.socket, [EngineUnreachableError, ProtocolError]);
+      outcomes.push(`CRI stream fails (INTERNAL): ${err.constructor.name}, kept`);
+    });
+
+    it('a gRPC server without the CRI service is the wrong engine', async () => {
+      const empty = await emptyGrpcServer();
+      cleanups.push(() => empty.close());
+      w = criWatcher(empty.socket, { backoff: false, callTimeout: CALL_TIMEOUT });
+      const err = await rejection(w, 3_000);
+      assertEngineError(err, empty.socket, [WrongEngineError]);
+      outcomes.push(`gRPC server without CRI: ${err.constructor.name}`);
+    });
+
+    it('a socket that accepts and never answers times out', async () => {
+      const silent = await silentServer();
+      cleanups.push(() => silent.close());
+      const socket = silent.api.replace('unix://', '');
+      w = criWatcher(socket, { backoff: false, callTimeout: CALL_TIMEOUT });
+      const err = await rejection(w, 3_000);
+      assertEngineError(err, socket, [EngineUnreachableError]);
+      expect(err).to.be.instanceOf(WhalewatcherError);
+      outcomes.push(`CRI socket never answers: ${err.constructor.name}`);
+    });
+  });
+});

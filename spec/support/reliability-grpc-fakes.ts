@@ -1,0 +1,285 @@
+/**
+ * Scriptable fake containerd and CRI runtimes for the hostile-input suites: Connect gRPC routers
+ * (connect-node) served over HTTP/2 on unix sockets, so the real adapters, transports and error
+ * mapping run against them. Each exposes its data and a hook to break things.
+ *
+ * @module
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { anyPack, timestampNow } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { TaskStartSchema } from '../../protos/gen/containerd/events/task_pb.js';
+import { Containers, type Container } from '../../protos/gen/containerd/services/containers/v1/containers_pb.js';
+import { EnvelopeSchema, Events, type Envelope } from '../../protos/gen/containerd/services/events/v1/events_pb.js';
+import { Introspection } from '../../protos/gen/containerd/services/introspection/v1/introspection_pb.js';
+import { Namespaces } from '../../protos/gen/containerd/services/namespaces/v1/namespace_pb.js';
+import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js';
+import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
+import { ProcessSchema, type Process, type Status } from '../../protos/gen/containerd/types/task_pb.js';
+import {
+  ContainerEventResponseSchema,
+  ContainerSchema,
+  ContainerState,
+  ContainerStatusSchema,
+  PodSandboxSchema,
+  PodSandboxState,
+  PodSandboxStatusSchema,
+  RuntimeService,
+  type ContainerEventResponse,
+} from '../../protos/gen/runtime/v1/api_pb.js';
+
+/** A queue-backed server stream that ends when the call aborts or `fail` is called. */
+class StreamHub<T> {
+  private readonly listeners = new Set<{ push(m: T): void; fail(e: unknown): void }>();
+  get open(): number {
+    return this.listeners.size;
+  }
+  push(m: T): void {
+    for (const l of this.listeners) l.push(m);
+  }
+  /** Ends every open stream with `err` (or normally when undefined). */
+  fail(err?: unknown): void {
+    for (const l of this.listeners) l.fail(err ?? 'end');
+  }
+  stream(signal: AbortSignal, filter: (m: T) => boolean = () => true): AsyncIterable<T> {
+    const listeners = this.listeners;
+    return (async function* () {
+      const queue: T[] = [];
+      let end: unknown;
+      let wake: (() => void) | undefined;
+      const me = {
+        push: (m: T) => {
+          if (!filter(m)) return;
+          queue.push(m);
+          wake?.();
+        },
+        fail: (e: unknown) => {
+          end = e;
+          wake?.();
+        },
+      };
+      listeners.add(me);
+      const onAbort = () => wake?.();
+      signal.addEventListener('abort', onAbort);
+      try {
+        for (;;) {
+          while (queue.length) yield queue.shift()!;
+          if (end === 'end' || signal.aborted) return;
+          if (end !== undefined) throw end;
+          await new Promise<void>((r) => (wake = r));
+        }
+      } finally {
+        listeners.delete(me);
+        signal.removeEventListener('abort', onAbort);
+      }
+    })();
+  }
+}
+
+/** Serves `routes` over HTTP/2 on a fresh unix socket. */
+async function serve(name: string, routes: (router: ConnectRouter) => void): Promise<{ socket: string; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), `ww-rel-${name}-`));
+  const socket = join(dir, `${name}.sock`);
+  const server = http2.createServer(connectNodeAdapter({ routes }));
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(socket, r));
+  return {
+    socket,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+      }),
+  };
+}
+
+/** containerd's type URLs are bare full names (`containerd.events.TaskStart`). */
+export function bareAny<T extends { typeUrl: string }>(any: T): T {
+  any.typeUrl = any.typeUrl.slice(any.typeUrl.lastIndexOf('/') + 1);
+  return any;
+}
+
+/** A fake containerd (namespace `default` only) with its events, tasks and containers. */
+export class FakeContainerdServer {
+  readonly containers: Container[] = [];
+  readonly tasks: Process[] = [];
+  readonly events = new StreamHub<Envelope>();
+  uuid = 'fake-containerd-uuid';
+  socket = '';
+  #close: (() => Promise<void>) | undefined;
+
+  add(id: string, pid: number, status: Status, labels: Record<string, string> = {}): void {
+    this.containers.push({ $typeName: 'containerd.services.containers.v1.Container', id, labels, image: 'busybox' } as Container);
+    this.tasks.push(create(ProcessSchema, { containerId: id, id, pid, status }));
+  }
+
+  /** Emits an envelope in namespace `default`. */
+  emit(topic: string, event: Envelope['event']): void {
+    this.events.push(create(EnvelopeSchema, { namespace: 'default', topic, timestamp: timestampNow(), event }));
+  }
+
+  /** A TaskStart payload, packed like containerd does. */
+  static taskStart(containerId: string, pid: number): Envelope['event'] {
+    return bareAny(anyPack(TaskStartSchema, create(TaskStartSchema, { containerId, pid })));
+  }
+
+  routes = (router: ConnectRouter): void => {
+    router.service(Events, {
+      publish: (req, ctx) => {
+        this.emit(req.topic, req.event);
+        void ctx;
+        return {};
+      },
+      subscribe: (req, ctx) => {
+        const topics = req.filters.map((f) => JSON.parse(f.slice('topic=='.length)) as string);
+        return this.events.stream(ctx.signal, (e) => topics.includes(e.topic));
+      },
+    });
+    router.service(Namespaces, { list: () => ({ namespaces: [{ name: 'default' }] }) });
+    router.service(Tasks, {
+      list: () => ({ tasks: this.tasks }),
+      get: (req) => {
+        const task = this.tasks.find((t) => t.containerId === req.containerId);
+        if (!task) throw new ConnectError('not found', Code.NotFound);
+        return { process: task };
+      },
+    });
+    router.service(Containers, {
+      list: () => ({ containers: this.containers }),
+      get: (req) => {
+        const container = this.containers.find((c) => c.id === req.id);
+        if (!container) throw new ConnectError('not found', Code.NotFound);
+        return { container };
+      },
+    });
+    router.service(Introspection, { server: () => ({ uuid: this.uuid, pid: 4242n, pidns: 1n }) });
+    router.service(Version, { version: () => ({ version: '1.7.24', revision: 'fake' }) });
+  };
+
+  async start(routes: (router: ConnectRouter) => void = this.routes): Promise<this> {
+    const s = await serve('containerd', routes);
+    this.socket = s.socket;
+    this.#close = s.close;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.events.fail();
+    await this.#close?.();
+  }
+}
+
+/** One sandbox or container of the fake CRI runtime. */
+export interface FakeCriEntity {
+  kind: 'sandbox' | 'container';
+  id: string;
+  name: string;
+  pid: number;
+  podId?: string;
+  /** Overrides the verbose `info` JSON (e.g. non-JSON text). */
+  info?: string;
+  /** Overrides the container state enum (e.g. an unknown value). */
+  state?: number;
+}
+
+/** A fake CRI runtime: the RuntimeService calls the CRI adapter makes. */
+export class FakeCriServer {
+  readonly entities = new Map<string, FakeCriEntity>();
+  readonly events = new StreamHub<ContainerEventResponse>();
+  socket = '';
+  #close: (() => Promise<void>) | undefined;
+
+  sandbox(id: string, name: string, pid: number, more: Partial<FakeCriEntity> = {}): void {
+    this.entities.set(id, { kind: 'sandbox', id, name, pid, ...more });
+  }
+  container(id: string, podId: string, name: string, pid: number, more: Partial<FakeCriEntity> = {}): void {
+    this.entities.set(id, { kind: 'container', id, name, pid, podId, ...more });
+  }
+  emit(containerId: string, containerEventType: number): void {
+    this.events.push(create(ContainerEventResponseSchema, { containerId, containerEventType, createdAt: BigInt(Date.now()) * 1_000_000n }));
+  }
+
+  #meta(e: FakeCriEntity) {
+    return { name: e.name, namespace: 'ns', uid: `uid-${e.id}` };
+  }
+  #info(e: FakeCriEntity): Record<string, string> {
+    return { info: e.info ?? JSON.stringify({ pid: e.pid, ...(e.podId ? { sandboxID: e.podId } : {}) }) };
+  }
+
+  routes = (router: ConnectRouter): void => {
+    const find = (id: string, kind: FakeCriEntity['kind']) => {
+      const e = this.entities.get(id);
+      if (!e || e.kind !== kind) throw new ConnectError(`${id} not found`, Code.NotFound);
+      return e;
+    };
+    router.service(RuntimeService, {
+      version: () => ({ version: '0.1.0', runtimeName: 'fakerd', runtimeVersion: '1.0', runtimeApiVersion: 'v1' }),
+      listPodSandbox: () => ({
+        items: [...this.entities.values()]
+          .filter((e) => e.kind === 'sandbox')
+          .map((e) => create(PodSandboxSchema, { id: e.id, metadata: this.#meta(e), state: PodSandboxState.SANDBOX_READY })),
+      }),
+      listContainers: () => ({
+        containers: [...this.entities.values()]
+          .filter((e) => e.kind === 'container')
+          .map((e) =>
+            create(ContainerSchema, {
+              id: e.id,
+              podSandboxId: e.podId!,
+              metadata: { name: e.name },
+              state: (e.state ?? ContainerState.CONTAINER_RUNNING) as ContainerState,
+            }),
+          ),
+      }),
+      podSandboxStatus: (req) => {
+        const e = find(req.podSandboxId, 'sandbox');
+        return {
+          status: create(PodSandboxStatusSchema, { id: e.id, metadata: this.#meta(e), state: PodSandboxState.SANDBOX_READY }),
+          info: req.verbose ? this.#info(e) : {},
+        };
+      },
+      containerStatus: (req) => {
+        const e = find(req.containerId, 'container');
+        return {
+          status: create(ContainerStatusSchema, {
+            id: e.id,
+            metadata: { name: e.name },
+            state: (e.state ?? ContainerState.CONTAINER_RUNNING) as ContainerState,
+          }),
+          info: req.verbose ? this.#info(e) : {},
+        };
+      },
+      getContainerEvents: (_req, ctx) => this.events.stream(ctx.signal),
+    });
+  };
+
+  async start(): Promise<this> {
+    const s = await serve('cri', this.routes);
+    this.socket = s.socket;
+    this.#close = s.close;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.events.fail();
+    await this.#close?.();
+  }
+}
+
+/** Serves an empty gRPC router (no services at all: every call is UNIMPLEMENTED). */
+export async function emptyGrpcServer(): Promise<{ socket: string; close(): Promise<void> }> {
+  return serve('empty', () => undefined);
+}
