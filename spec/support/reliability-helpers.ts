@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -32,6 +32,17 @@ export function activeResources(): string[] {
 /** Open file descriptors of this process. */
 export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** What the open file descriptors point to (`socket:[inode]`, `pipe:[…]`, paths), for diagnostics. */
+export function fdList(): string[] {
+  return readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return `${fd}=${readlinkSync(`/proc/self/fd/${fd}`)}`;
+    } catch {
+      return `${fd}=?`;
+    }
+  });
 }
 
 /** Counts of each kind of active resource, ignoring timers (mocha arms its own). */

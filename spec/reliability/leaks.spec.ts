@@ -1,0 +1,104 @@
+/**
+ * Leaks: create/ready/close cycles per engine (Docker, Podman, containerd, CRI) on the private
+ * engines, 50 in `npm test`, 500 in soak. After them, Node's active resources
+ * (`process.getActiveResourcesInfo()`) and the open file descriptors are back to their
+ * baseline, taken after one setImmediate tick (mocha arms a timer around each test).
+ */
+import { expect } from 'chai';
+import { containerdWatcher } from '../../engines/containerd/index.js';
+import { criWatcher } from '../../engines/cri/index.js';
+import { mobyWatcher } from '../../engines/moby/index.js';
+import type { Watcher } from '../../lib/watcher.js';
+import { type EngineKey, ctr, ctrRunFlags, docker, dockerWith, requireEngine, testEngines, uniqueName, waitFor } from '../support/engines.js';
+import { ProcessGuard, fdList, openFds, recordFigure, resourceCounts, size, tick } from '../support/reliability-helpers.js';
+
+const CYCLES = size(50, 500);
+const NS = 'ww-test';
+
+const ENGINES: Array<{ key: EngineKey; title: string; make: (endpoint: string) => Watcher }> = [
+  { key: 'docker', title: 'Docker', make: (e) => mobyWatcher(e, { backoff: false }) },
+  { key: 'podman', title: 'Podman', make: (e) => mobyWatcher(e, { backoff: false }) },
+  { key: 'containerd', title: 'containerd', make: (e) => containerdWatcher(e, { backoff: false, namespaces: [NS] }) },
+  { key: 'cri', title: 'CRI', make: (e) => criWatcher(e, { backoff: false }) },
+];
+
+/** Order-independent form of resource counts. */
+function canonical(counts: Record<string, number>): string {
+  return JSON.stringify(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+for (const engine of ENGINES) {
+  describe(`reliability: ${CYCLES} create/ready/close cycles on ${engine.title} leave no handle behind`, function () {
+    this.timeout(CYCLES * 2_000 + 120_000);
+    const guard = new ProcessGuard();
+    let endpoint: string;
+    const made: string[] = [];
+
+    before(async function () {
+      endpoint = await requireEngine(this, engine.key);
+      // A few containers, so that every cycle lists and inspects something.
+      if (engine.key === 'docker' || engine.key === 'podman') {
+        const image = engine.key === 'docker' ? testEngines().images.docker : testEngines().images.podman;
+        for (let i = 0; i < 2; i++) {
+          made.push(await docker(endpoint, 'run', '-d', '--network', 'none', '--label', 'whalewatcher.test=leaks', '--name', uniqueName('leak'), image));
+        }
+      } else if (engine.key === 'containerd') {
+        const id = uniqueName('leak');
+        await ctr(NS, 'run', '-d', ...ctrRunFlags(), testEngines().images.containerd, id, '/bin/sleep', '600');
+        made.push(id);
+      }
+    });
+
+    after(async () => {
+      if (!endpoint || made.length === 0) return;
+      if (engine.key === 'containerd') {
+        for (const id of made) {
+          await ctr(NS, 'tasks', 'rm', '-f', id).catch(() => undefined);
+          await ctr(NS, 'containers', 'rm', id).catch(() => undefined);
+        }
+      } else {
+        await dockerWith(endpoint, ['rm', '-f', ...made], { timeoutMs: 60_000 }).catch(() => undefined);
+      }
+    });
+
+    beforeEach(() => guard.install());
+    afterEach(() => {
+      guard.uninstall();
+      guard.check();
+    });
+
+    it(`${CYCLES} cycles: active resources and open fds back to baseline`, async () => {
+      await tick();
+      const baseline = resourceCounts();
+      const fds = openFds();
+      const fdsBefore = fdList();
+      const t0 = Date.now();
+      let peakFds = fds;
+      for (let i = 0; i < CYCLES; i++) {
+        const w = engine.make(endpoint);
+        const sub = w.events$.subscribe();
+        const p = await w.ready({ signal: AbortSignal.timeout(30_000) });
+        expect(p.containerTotal).to.be.at.least(made.length);
+        sub.unsubscribe();
+        await w.close();
+        if (i % 10 === 0) peakFds = Math.max(peakFds, openFds());
+      }
+      const seconds = (Date.now() - t0) / 1000;
+      const same = () => canonical(resourceCounts()) === canonical(baseline) && openFds() <= fds;
+      await waitFor(same, {
+        timeoutMs: 5_000,
+        intervalMs: 50,
+        what: 'resources back to baseline',
+      }).catch(() => undefined);
+      if (!same()) {
+        console.log(`      baseline fds: ${fdsBefore.join(' ')}\n      now: ${fdList().join(' ')}`);
+      }
+      expect(resourceCounts(), 'active resources after the cycles').to.deep.equal(baseline);
+      expect(openFds(), 'open fds after the cycles').to.be.at.most(fds);
+      recordFigure(
+        `leaks, ${engine.title}`,
+        `${CYCLES} create/ready/close cycles, handles and fds back to baseline (${fds} fds, peak ${peakFds}); ${(seconds / CYCLES * 1000).toFixed(0)} ms per cycle`,
+      );
+    });
+  });
+}
