@@ -123,6 +123,32 @@ describe('whalewatcher CLI (subprocess)', function () {
     }
   });
 
+  it('--json follows changes with one NDJSON snapshot per change; the live view redraws', async () => {
+    const image = testEngines().images.docker;
+    const json = new Running([...tsxArgs('cli/main.ts'), '--docker', dockerApi, '--json', '--interval', '50']);
+    const view = new Running([...tsxArgs('cli/main.ts'), '--docker', dockerApi, '--interval', '50']);
+    try {
+      type Snap = { kind: string; engines: Array<{ state: string }>; containers: Array<{ id: string; paused: boolean }> };
+      const snaps = () => json.lines().map((l) => JSON.parse(l) as Snap);
+      const last = () => snaps().at(-1);
+      await json.until(() => last()?.engines[0]?.state === 'synced', 'a synced snapshot');
+      await view.until(() => view.stdout.includes('synced ·'), 'the first frame');
+      const name = uniqueName('cli-json');
+      const id = await run(dockerApi, image, { name, project: 'ww-cli-json', cmd: ['sleep', '300'] });
+      await json.until(() => last()?.containers.some((c) => c.id === id && !c.paused), 'the new container in a snapshot');
+      await docker(dockerApi, 'pause', id);
+      await json.until(() => last()?.containers.some((c) => c.id === id && c.paused), 'the container paused in a snapshot');
+      await view.until(() => new RegExp(`${name}\\s+${id.slice(0, 12)}\\s+\\d+\\s+paused`).test(view.stdout), 'the paused container in a frame');
+      expect(view.stdout).to.include('project ww-cli-json');
+      await docker(dockerApi, 'kill', id);
+      await json.until(() => snaps().length > 2 && !last()?.containers.some((c) => c.id === id), 'the container gone from the snapshots');
+      for (const s of snaps()) expect(s.kind).to.equal('snapshot');
+    } finally {
+      expect(await json.stop('SIGINT'), json.stderr).to.equal(0);
+      expect(await view.stop('SIGTERM'), view.stderr).to.equal(0);
+    }
+  });
+
   it('no engine reachable: a clear message naming what was tried, exit code 1, within seconds', async () => {
     for (const mode of [['--once'], []]) {
       const r = await runCli(['--docker', 'unix:///nonexistent/ww/docker.sock', '--containerd', '/nonexistent/ww/containerd.sock', ...mode], {
