@@ -85,10 +85,17 @@ export class DockerFleet {
   /** Tops the benchmark's alive containers up to `n` (8 at a time), spread over 5 projects. */
   async ensure(n: number): Promise<void> {
     let missing = n - (await this.alive()).length;
+    let failures = 0;
     const worker = async () => {
       while (missing > 0) {
         missing--;
-        await this.start(`bench-${missing % 5}`);
+        try {
+          await this.start(`bench-${missing % 5}`);
+        } catch (err) {
+          // runc fails now and then on a loaded machine: try again, a few times in all.
+          if (this.stopped || ++failures > 5) throw err;
+          missing++;
+        }
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));

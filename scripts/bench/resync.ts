@@ -62,17 +62,38 @@ interface Window {
 }
 
 /**
- * Watches `w` for `n` resyncs after the first one (which may still see the sync's tail) and
- * returns what the engine was asked in between. `lists()` counts list calls so far.
+ * Watches `w` for `n` resyncs after the next one (which may still carry the sync's tail) and
+ * returns what the engine was asked in between. `log` holds every engine call so far and
+ * `isList` tells the list calls; `extra` is a second counter read at the same marks (gRPC
+ * calls). The window opens once the engine has been quiet for a while after a resync, and
+ * closes once it is quiet again after the n-th one, or when the next resync begins.
  */
 async function resyncWindow(
   w: Watcher,
-  log: string[],
-  lists: () => number,
+  log: readonly string[],
+  isList: (call: string) => boolean,
   n: number,
   timeoutMs: number,
   extra: () => number = () => 0,
 ): Promise<Window> {
+  const QUIET_MS = 150;
+  const lists = () => log.filter(isList).length;
+  const deadline = now() + timeoutMs;
+  /** Waits until neither counter moved for QUIET_MS, or `stop()` holds. */
+  const quiet = async (stop: () => boolean = () => false) => {
+    let seen = [log.length, extra()];
+    let since = now();
+    while (now() < deadline && !stop()) {
+      await sleep(5);
+      const current = [log.length, extra()];
+      if (current[0] !== seen[0] || current[1] !== seen[1]) {
+        seen = current;
+        since = now();
+      } else if (now() - since >= QUIET_MS) {
+        return;
+      }
+    }
+  };
   let emitted = 0;
   let lifecycle = 0;
   let foreign = 0;
@@ -84,10 +105,9 @@ async function resyncWindow(
     }),
   ];
   try {
-    const deadline = now() + timeoutMs;
     const first = lists();
     while (lists() < first + 1 && now() < deadline) await sleep(5);
-    await sleep(50); // that resync's answer is in
+    await quiet();
     const mark = log.length;
     const extraMark = extra();
     const startLists = lists();
@@ -95,12 +115,26 @@ async function resyncWindow(
     lifecycle = 0;
     foreign = 0;
     while (lists() < startLists + n && now() < deadline) await sleep(5);
-    await sleep(100);
-    const what = log.slice(mark);
-    const listed = lists() - startLists;
-    return { resyncs: listed, calls: what.length, lists: listed, emitted, lifecycle, foreign, containers: w.portfolio.containerTotal, what, extra: extra() - extraMark };
+    await quiet(() => lists() > startLists + n);
+    const extraEnd = extra();
+    let what = log.slice(mark);
+    let seen = 0;
+    const next = what.findIndex((call) => isList(call) && ++seen > n);
+    if (next >= 0) what = what.slice(0, next);
+    const listed = what.filter(isList).length;
+    return {
+      resyncs: listed,
+      calls: what.length,
+      lists: listed,
+      emitted,
+      lifecycle,
+      foreign,
+      containers: w.portfolio.containerTotal,
+      what,
+      extra: extraEnd - extraMark,
+    };
   } finally {
-    for (const s of subs) s.unsubscribe();
+    for (const sub of subs) sub.unsubscribe();
   }
 }
 
@@ -157,7 +191,7 @@ function rows(engine: string, win: Window, idleCalls: number, unit: string, extr
 export async function benchResyncDocker(endpoint: string, containers: number, o: ResyncOptions): Promise<Row[]> {
   say(`resync: Docker, ${containers} unchanged containers, ${o.resyncs} resyncs every ${o.interval} ms`);
   const proxy: CountingProxy = await countingProxy(endpoint, 'http1');
-  const lists = () => proxy.requests.filter((r) => r.startsWith('GET /containers/json')).length;
+  const isList = (r: string) => r.startsWith('GET /containers/json');
   const out: Row[] = [];
   try {
     // Ordinary resyncs (the default fullResyncEvery of 10 is not reached in the window).
@@ -165,7 +199,7 @@ export async function benchResyncDocker(endpoint: string, containers: number, o:
     let win: Window;
     try {
       await w.ready({ signal: AbortSignal.timeout(120_000) });
-      win = await quietWindow(() => resyncWindow(w, proxy.requests, lists, o.resyncs, 60_000));
+      win = await quietWindow(() => resyncWindow(w, proxy.requests, isList, o.resyncs, 60_000));
     } finally {
       await w.close();
     }
@@ -183,14 +217,15 @@ export async function benchResyncDocker(endpoint: string, containers: number, o:
     }
     out.push(...rows('Docker', win, idle.length, 'HTTP requests', { idleMs: o.idle, idleRequests: idle }, 1));
     // A full resync (every Nth, re-inspects all): its cost, and that it emits nothing either.
-    w = mobyWatcher(`unix://${proxy.path}`, { resyncInterval: o.interval, fullResyncEvery: 1 });
+    // (An interval long enough for 50 inspections on a loaded machine: resyncs do not overlap.)
+    w = mobyWatcher(`unix://${proxy.path}`, { resyncInterval: Math.max(o.interval, 2_000), fullResyncEvery: 1 });
     try {
       await w.ready({ signal: AbortSignal.timeout(120_000) });
-      const full = await quietWindow(() => resyncWindow(w, proxy.requests, lists, 1, 60_000));
+      const full = await quietWindow(() => resyncWindow(w, proxy.requests, isList, 1, 60_000));
       out.push({
         key: 'resync.Docker.full',
         section: 5,
-        figure: `Docker full resync (every Nth), ${full.containers} unchanged: requests, snapshots`,
+        figure: `Docker full resync (every Nth), ${full.containers} unchanged: requests (list + inspections), snapshots`,
         value: full.calls,
         unit: `calls, ${full.emitted} emitted`,
         target: { text: '0 emitted', met: full.emitted === 0 && full.lifecycle === 0 },
@@ -209,7 +244,6 @@ export async function benchResyncContainerd(socket: string, containers: number, 
   say(`resync: containerd, ${containers} unchanged containers, ${o.resyncs} resyncs every ${o.interval} ms`);
   const proxy = await countingProxy(socket, 'http2');
   const calls: string[] = [];
-  const lists = () => calls.filter((c) => c === 'list').length;
   const make = (interval: number) =>
     watch(countingAdapter(createContainerdAdapter(proxy.path, { namespaces: [BENCH_NAMESPACE] }), calls), { resyncInterval: interval });
   try {
@@ -218,7 +252,7 @@ export async function benchResyncContainerd(socket: string, containers: number, 
     let grpc: number;
     try {
       await w.ready({ signal: AbortSignal.timeout(120_000) });
-      win = await resyncWindow(w, calls, lists, o.resyncs, 60_000, () => proxy.requests.length);
+      win = await resyncWindow(w, calls, (c) => c === 'list', o.resyncs, 60_000, () => proxy.requests.length);
       grpc = win.extra;
     } finally {
       await w.close();
