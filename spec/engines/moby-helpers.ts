@@ -86,7 +86,17 @@ export async function run(
   if (options.project) args.push('--label', `com.docker.compose.project=${options.project}`);
   for (const [k, v] of Object.entries(options.labels ?? {})) args.push('--label', `${k}=${v}`);
   args.push(...(options.args ?? []), image, ...(options.cmd ?? []));
-  return docker(endpoint, ...args);
+  // Under heavy load runc now and then fails to start a container ("cannot start a stopped
+  // process", "broken pipe" during init): an engine hiccup, not ours. Remove the husk, try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await docker(endpoint, ...args);
+    } catch (err) {
+      if (attempt >= 3 || !/OCI runtime|cannot start a stopped process|failed to create shim/.test(String(err))) throw err;
+      const name = args[args.indexOf('--name') + 1]!;
+      await docker(endpoint, 'rm', '-f', name).catch(() => undefined);
+    }
+  }
 }
 
 /** Removes the suites' containers (SIGKILL), whatever state they are in. */
