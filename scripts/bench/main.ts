@@ -47,7 +47,7 @@ const config = {
   coreEvents: quick ? 30_000 : 200_000,
   coreRepetitions: quick ? 3 : 7,
   memoryContainers: 10_000,
-  churnEvents: 1_000_000,
+  churnEvents: quick ? 250_000 : 1_000_000,
   resyncContainers: 50,
   resyncs: quick ? 3 : 5,
   resyncInterval: quick ? 400 : 1_000,
