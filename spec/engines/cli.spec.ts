@@ -37,8 +37,13 @@ function expectEqualAnswers(cli: readonly CliContainer[], before: readonly Seen[
     if (startedAt !== undefined) expect(Number.isNaN(Date.parse(startedAt)), `${what}: ${c.name} startedAt`).to.equal(false);
     expect({ ...rest, labels: { ...rest.labels } }, `${what}: ${c.name}`).to.deep.equal(c);
   }
+  // A container the engine never reported: ours must not be; another suite's (or session's)
+  // may have started and gone again between the engine's two answers.
   const known = new Set([...before, ...after].map((c) => c.id));
-  for (const c of cli) expect(known.has(c.id), `${what}: ${c.name} shown but never reported by the engine`).to.equal(true);
+  for (const c of cli.filter((x) => !known.has(x.id))) {
+    expect(c.name.includes('ww-cli'), `${what}: ${c.name} shown but never reported by the engine`).to.equal(false);
+    console.log(`      (${what}: ${c.name} came and went during the run)`);
+  }
 }
 
 describe('whalewatcher CLI (subprocess)', function () {
