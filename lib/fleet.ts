@@ -156,7 +156,7 @@ class Member {
 
   /** The project with tagged containers; the same object for the same source project. */
   project(p: ComposerProject): ComposerProject {
-    this.ref;
+    void this.ref; // refreshes the caches should the engine type have changed
     let t = this.#projects.get(p);
     if (!t) {
       t = new TaggedProject(p, this);
@@ -167,7 +167,7 @@ class Member {
 
   /** The member's current portfolio as a tagged view; the same object while the source is. */
   view(source: Portfolio): EnginePortfolio {
-    this.ref;
+    void this.ref; // refreshes the caches should the engine type have changed
     if (this.#last?.source !== source) this.#last = { source, view: new EnginePortfolio(source, this) };
     return this.#last.view;
   }
