@@ -29,6 +29,8 @@ export interface CliArgs {
   readonly timeout: number;
   /** Least time between two redraws (or NDJSON snapshots), ms. */
   readonly interval: number;
+  /** Period of the watchers' safety-net relist, ms; undefined for the library's default. */
+  readonly resync?: number;
 }
 
 /**
@@ -64,6 +66,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
         events: { type: 'boolean' },
         timeout: { type: 'string' },
         interval: { type: 'string' },
+        resync: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -82,6 +85,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
     version: v.version ?? false,
     timeout: seconds('--timeout', v.timeout, 10),
     interval: millis('--interval', v.interval, 250),
+    ...(v.resync === undefined ? {} : { resync: seconds('--resync', v.resync, 60) }),
   };
 }
 
@@ -128,6 +132,8 @@ engine's identity and its connection state):
 Options:
   --timeout SECONDS   how long to wait for the engines' first answer (default 10)
   --interval MS       least time between two redraws or snapshots (default 250)
+  --resync SECONDS    period of the safety-net relist of every engine (default 60); shorter
+                      catches up sooner with a CRI runtime whose events another client takes
   -h, --help          this text
   --version           the version of whalewatcher
 

@@ -53,6 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const session = new Session(discovery.engines, {
     callTimeout: args.timeout,
+    ...(args.resync === undefined ? {} : { resyncInterval: args.resync }),
     ...(args.once ? { backoff: false as const } : {}),
   });
   const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -37,6 +37,8 @@ export interface SessionOptions {
   readonly backoff?: BackoffOptions | false;
   /** Bound of each engine call, ms. */
   readonly callTimeout: number;
+  /** Period of the safety-net relist, ms (default: the library's). */
+  readonly resyncInterval?: number;
 }
 
 /**
@@ -46,7 +48,11 @@ export interface SessionOptions {
  * const w = watcherFor({ kind: 'cri', endpoint: '/run/crio/crio.sock', source: 'flag' }, { callTimeout: 10_000 });
  */
 export function watcherFor(spec: EngineSpec, options: SessionOptions): Watcher {
-  const common = { callTimeout: options.callTimeout, ...(options.backoff === undefined ? {} : { backoff: options.backoff }) };
+  const common = {
+    callTimeout: options.callTimeout,
+    ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+    ...(options.resyncInterval === undefined ? {} : { resyncInterval: options.resyncInterval }),
+  };
   switch (spec.kind) {
     case 'docker':
       return mobyWatcher(spec.endpoint, common);

@@ -170,7 +170,7 @@ async function main(): Promise<number> {
     t0 = Date.now();
     cli = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(REPO_ROOT, 'cli', 'main.ts'), '--docker', endpoints.docker, '--containerd', endpoints.containerd, '--cri', endpoints.cri, '--interval', '200'],
+      ['--import', 'tsx', path.join(REPO_ROOT, 'cli', 'main.ts'), '--docker', endpoints.docker, '--containerd', endpoints.containerd, '--cri', endpoints.cri, '--interval', '200', '--resync', '2'],
       { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DOCKER_HOST: undefined } },
     );
     const cliExit = new Promise<number | null>((resolve) => cli!.on('close', (code) => resolve(code)));

@@ -22,6 +22,8 @@ describe('cli (pure parts)', () => {
     expect(a.engines).to.deep.equal({ docker: ['unix:///a', 'tcp://b:2375'], containerd: [], cri: ['/c'] });
     expect([a.once, a.json, a.events]).to.deep.equal([true, true, false]);
     expect(a.timeout).to.equal(10_000);
+    expect(a.resync).to.equal(undefined);
+    expect(parseCli(['--resync', '2.5']).resync).to.equal(2500);
     expect(() => parseCli(['--bogus'])).to.throw(UsageError);
     expect(() => parseCli(['stray'])).to.throw(UsageError);
     expect(() => parseCli(['--once', '--events'])).to.throw(UsageError);
