@@ -17,7 +17,9 @@ import { mobyWatcher } from '../../engines/moby/index.js';
 import { EngineUnreachableError, WrongEngineError } from '../../lib/errors.js';
 import type { Watcher } from '../../lib/watcher.js';
 import { REPO_ROOT, requireEngine, socketPath, waitFor } from '../support/engines.js';
-import { ProcessGuard, Recorder, assertEngineError, recordFigure, sleep } from '../support/reliability-helpers.js';
+import { ProcessGuard, Recorder, assertEngineError, recordFigure, sleep, writeFigures } from '../support/reliability-helpers.js';
+
+after(() => writeFigures());
 
 const outcomes: string[] = [];
 type Kind = 'moby' | 'containerd' | 'cri';

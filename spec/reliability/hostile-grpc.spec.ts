@@ -16,7 +16,9 @@ import { Status } from '../../protos/gen/containerd/types/task_pb.js';
 import { ContainerEventType } from '../../protos/gen/runtime/v1/api_pb.js';
 import { waitFor } from '../support/engines.js';
 import { FakeContainerdServer, FakeCriServer, emptyGrpcServer } from '../support/reliability-grpc-fakes.js';
-import { ProcessGuard, Recorder, assertEngineError, portfolioLines, recordFigure, silentServer, sleep } from '../support/reliability-helpers.js';
+import { ProcessGuard, Recorder, assertEngineError, portfolioLines, recordFigure, silentServer, sleep, writeFigures } from '../support/reliability-helpers.js';
+
+after(() => writeFigures());
 
 const CALL_TIMEOUT = 400;
 const FAST = { initialDelay: 50, maxDelay: 200, jitter: 0 } as const;

@@ -13,7 +13,9 @@ import type { Portfolio } from '../../lib/model.js';
 import type { Watcher } from '../../lib/watcher.js';
 import { type FakeDocker, inspection, startFakeDocker } from '../unit/moby-fakeserver.js';
 import { waitFor } from '../support/engines.js';
-import { ProcessGuard, Recorder, assertEngineError, recordFigure, silentServer, sleep } from '../support/reliability-helpers.js';
+import { ProcessGuard, Recorder, assertEngineError, recordFigure, silentServer, sleep, writeFigures } from '../support/reliability-helpers.js';
+
+after(() => writeFigures());
 
 const CALL_TIMEOUT = 400;
 const FAST = { initialDelay: 50, maxDelay: 200, jitter: 0 } as const;

@@ -10,7 +10,9 @@ import { criWatcher } from '../../engines/cri/index.js';
 import { mobyWatcher } from '../../engines/moby/index.js';
 import type { Watcher } from '../../lib/watcher.js';
 import { type EngineKey, ctr, ctrRunFlags, docker, dockerWith, requireEngine, testEngines, uniqueName, waitFor } from '../support/engines.js';
-import { ProcessGuard, fdList, openFds, recordFigure, resourceCounts, size, tick } from '../support/reliability-helpers.js';
+import { ProcessGuard, fdList, openFds, recordFigure, resourceCounts, size, tick, writeFigures } from '../support/reliability-helpers.js';
+
+after(() => writeFigures());
 
 const CYCLES = size(50, 500);
 const NS = 'ww-test';
