@@ -11,12 +11,12 @@ import {
   first,
   firstValueFrom,
   map,
+  merge,
   mergeMap,
   observeOn,
   queueScheduler,
   retry,
   scan,
-  switchMap,
   take,
   tap,
   throwError,
@@ -212,11 +212,15 @@ class EngineWatcher implements Watcher {
     if (this.#run || this.#closing) return;
     this.#status.next({ state: 'connecting' });
     const backoff = this.#options.backoff;
-    this.#run = defer(() => this.#adapter.info())
+    // The engine's identity is asked alongside the session, not before it: one round trip less
+    // before the first list; a failing answer (a wrong engine, say) still ends the session.
+    const identity = defer(() => this.#adapter.info()).pipe(
+      this.#bounded('info'),
+      tap((info) => this.#learn(info)),
+      ignoreElements(),
+    );
+    this.#run = defer(() => merge(identity, this.#session()))
       .pipe(
-        this.#bounded('info'),
-        tap((info) => this.#learn(info)),
-        switchMap(() => this.#session()),
         retry({
           resetOnSuccess: true,
           delay: (error: Error, attempt: number) => {
