@@ -103,9 +103,11 @@ export class PortfolioSnapshot implements Portfolio {
     for (const p of this.projects.values()) yield* p.byId.values();
   }
 
-  /** Returns a portfolio with `c` added, or replacing the container with the same ID. */
-  with(c: Container): PortfolioSnapshot {
-    const old = this.byIdOnly(c.id);
+  /**
+   * Returns a portfolio with `c` added, or replacing the container with the same ID; `old`, that
+   * container's current version, saves the lookup when the caller has it.
+   */
+  with(c: Container, old: Container | undefined = this.byIdOnly(c.id)): PortfolioSnapshot {
     if (old === c) return this;
     let projects = this.projects;
     let projectOfId = this.projectOfId;

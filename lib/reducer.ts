@@ -230,7 +230,7 @@ export function createReducer(
           break;
         }
         step.note(action.id, { paused });
-        if (c && c.paused !== paused) step.replace(Object.freeze({ ...c, paused }), action.type);
+        if (c && c.paused !== paused) step.replace(c, Object.freeze({ ...c, paused }), action.type);
         break;
       }
       case 'updated': {
@@ -242,7 +242,7 @@ export function createReducer(
         const c = step.portfolio.byIdOnly(action.id);
         if (c) {
           const next = relabel(c, action.name ?? c.name, action.labels ?? c.labels);
-          if (!sameLook(c, next)) step.replace(next);
+          if (!sameLook(c, next)) step.replace(c, next);
         }
         break;
       }
@@ -277,7 +277,7 @@ export function createReducer(
       if (!known || listing.full) {
         step.request(s.id, false);
       } else if (marks?.paused === undefined && known.paused !== s.paused) {
-        step.replace(Object.freeze({ ...known, paused: s.paused }), s.paused ? 'paused' : 'unpaused');
+        step.replace(known, Object.freeze({ ...known, paused: s.paused }), s.paused ? 'paused' : 'unpaused');
       }
     }
     for (const known of step.portfolio.all()) {
@@ -339,9 +339,9 @@ export function createReducer(
       let next = relabel(known, details.name, details.labels);
       if (sameLook(known, next)) next = known;
       if (next.paused !== details.paused) {
-        step.replace(Object.freeze({ ...next, paused: details.paused }), details.paused ? 'paused' : 'unpaused');
+        step.replace(known, Object.freeze({ ...next, paused: details.paused }), details.paused ? 'paused' : 'unpaused');
       } else if (next !== known) {
-        step.replace(next);
+        step.replace(known, next);
       }
     }
   }
@@ -410,7 +410,7 @@ class Step {
       const old = this.listing.marks.get(id);
       this.listing = { ...this.listing, marks: this.listing.marks.set(id, { ...old, ...marks }) };
     }
-    const pending = this.inflight.get(id);
+    const pending = this.inflight.size > 0 ? this.inflight.get(id) : undefined;
     if (pending) this.inflight = this.inflight.set(id, { seq: pending.seq, marks: { ...pending.marks, ...marks } });
   }
 
@@ -442,8 +442,9 @@ class Step {
     this.emit('exited', c);
   }
 
-  replace(c: Container, event?: 'paused' | 'unpaused'): void {
-    this.portfolio = this.portfolio.with(c);
+  /** Replaces `old`, a container of the portfolio, by its new version `c`. */
+  replace(old: Container, c: Container, event?: 'paused' | 'unpaused'): void {
+    this.portfolio = this.portfolio.with(c, old);
     if (event) this.emit(event, c);
   }
 
