@@ -37,6 +37,7 @@ for (const { key, make } of ENGINES) {
     });
     after(async () => {
       await driver?.cleanup().catch(() => undefined);
+      driver?.close?.();
     });
     beforeEach(() => guard.install());
     afterEach(() => {

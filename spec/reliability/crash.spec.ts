@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import { EngineUnreachableError } from '../../lib/errors.js';
 import type { Watcher } from '../../lib/watcher.js';
 import { type EngineKey, crashEngine, engineAnswers, isProvisioned, requireEngine, restartEngine, socketPath, waitFor } from '../support/engines.js';
-import { type ChurnStats, type EngineDriver, churn, containerdDriver, converged, mobyDriver, portfolioTruth } from '../support/reliability-engines.js';
+import { type ChurnStats, type EngineDriver, churn, containerdDriver, criDriver, converged, mobyDriver, portfolioTruth } from '../support/reliability-engines.js';
 import { ProcessGuard, Recorder, illegalSequences, recordFigure, size, sleep, writeFigures } from '../support/reliability-helpers.js';
 
 const CYCLES = size(3, 10);
@@ -22,10 +22,11 @@ const RESYNC = 5_000;
 /** Backoff plus one resync, plus room for the engine's CLI answers and inspections. */
 const CONVERGE_MS = BACKOFF.maxDelay + RESYNC + 8_000;
 
-const ENGINES: Array<{ key: EngineKey & ('docker' | 'podman' | 'containerd'); make: (endpoint: string) => EngineDriver }> = [
+const ENGINES: Array<{ key: EngineKey; make: (endpoint: string) => EngineDriver }> = [
   { key: 'docker', make: (e) => mobyDriver('Docker', 'docker', e) },
   { key: 'containerd', make: () => containerdDriver('ww-test') },
   { key: 'podman', make: (e) => mobyDriver('Podman', 'podman', e) },
+  { key: 'cri', make: (e) => criDriver(e, 'ww-rel-cri') },
 ];
 
 after(() => writeFigures());
@@ -48,6 +49,7 @@ for (const { key, make } of ENGINES) {
       driver = make(endpoint);
       await driver.cleanup();
     });
+    after(() => driver?.close?.());
     beforeEach(() => guard.install());
     afterEach(async () => {
       rec?.stop();
@@ -56,7 +58,7 @@ for (const { key, make } of ENGINES) {
       w = undefined;
       guard.uninstall();
       // Whatever happened, leave the engine up (and clean) for the next suites.
-      if (!(await engineAnswers(key, endpoint))) await restartEngine(key).catch(() => undefined);
+      if (!(await engineAnswers(key, endpoint))) await restartEngine(driver.engine).catch(() => undefined);
       await driver.cleanup().catch(() => undefined);
       guard.check();
     });
@@ -80,7 +82,7 @@ for (const { key, make } of ENGINES) {
           const sMark = rec.states.length;
           const eMark = rec.events.length;
           const before = new Map(portfolioTruth(w.portfolio).map((l) => l.split(' ') as [string, string, string]).map(([id, pid]) => [id, pid]));
-          await crashEngine(key);
+          await crashEngine(driver.engine);
           // During the outage, one container dies behind the engine's back.
           const victim = [...w.portfolio.containers()].filter((c) => c.pid > 0 && !c.paused).at(-1);
           if (victim) {
@@ -91,7 +93,7 @@ for (const { key, make } of ENGINES) {
             }
           }
           await sleep(300 + Math.random() * 1_200);
-          await restartEngine(key);
+          await restartEngine(driver.engine);
           const t0 = Date.now();
           await waitFor(() => {
             const names = rec!.stateNames(sMark);
@@ -144,13 +146,13 @@ for (const { key, make } of ENGINES) {
       await driver.start(600);
       await converged(w, driver, CONVERGE_MS, 'before');
       const sMark = rec.states.length;
-      await crashEngine(key);
+      await crashEngine(driver.engine);
       rmSync(socketPath(endpoint), { force: true });
       await waitFor(() => rec!.errors(sMark).some((e) => e instanceof EngineUnreachableError && e.reason === 'no such socket'), {
         timeoutMs: 15_000,
         what: 'reconnecting with "no such socket"',
       });
-      await restartEngine(key);
+      await restartEngine(driver.engine);
       await waitFor(() => rec!.stateNames(sMark).includes('synced'), { timeoutMs: CONVERGE_MS, what: 'synced again' });
       await converged(w, driver, CONVERGE_MS, 'after the socket came back');
       expect(illegalSequences(rec.events)).to.deep.equal([]);
@@ -159,14 +161,14 @@ for (const { key, make } of ENGINES) {
 
     it('an engine that is not up yet when the watcher starts: it waits, then syncs', async () => {
       await driver.start(600);
-      await crashEngine(key);
+      await crashEngine(driver.engine);
       w = driver.watcher({ backoff: BACKOFF, resyncInterval: RESYNC });
       rec = new Recorder(w);
       const ready = w.ready({ signal: AbortSignal.timeout(180_000) });
       await waitFor(() => rec!.errors().length >= 2, { timeoutMs: 15_000, what: 'two failed attempts' });
       for (const e of rec.errors()) expect(e).to.be.instanceOf(EngineUnreachableError);
       expect(w.portfolio.containerTotal, 'nothing known before the first sync').to.equal(0);
-      await restartEngine(key);
+      await restartEngine(driver.engine);
       await ready;
       await converged(w, driver, CONVERGE_MS, 'after the engine came up');
       recordFigure(`engine not up yet at start, ${driver.title}`, `waited (${rec.errors().length} failed attempts, EngineUnreachableError), then synced, portfolio = truth`);

@@ -7,11 +7,12 @@
  * @module
  */
 import { containerdWatcher } from '../../engines/containerd/index.js';
+import { criWatcher } from '../../engines/cri/index.js';
 import { mobyWatcher } from '../../engines/moby/index.js';
 import type { Portfolio } from '../../lib/model.js';
 import type { WatchOptions } from '../../lib/options.js';
 import type { Watcher } from '../../lib/watcher.js';
-import { engineAnswer } from '../engines/moby-helpers.js';
+import { CriTestClient } from './cri-client.js';
 import { type EngineName, ctr, ctrRunFlags, docker, dockerWith, testEngines, uniqueName, waitFor } from './engines.js';
 import { sleep } from './reliability-helpers.js';
 
@@ -28,14 +29,17 @@ export interface EngineDriver {
   /** Starts a container that lives `seconds` (then exits by itself); resolves with its watcher ID. */
   start(seconds: number, extra?: readonly string[]): Promise<string>;
   kill(id: string): Promise<void>;
-  pause(id: string): Promise<void>;
-  unpause(id: string): Promise<void>;
+  /** Absent where the engine cannot pause (CRI). */
+  pause?(id: string): Promise<void>;
+  unpause?(id: string): Promise<void>;
   /** Removes what is left of containers that ended (where the engine keeps them). */
   reap(): Promise<void>;
   /** The engine's own answer: alive containers as `id pid running|paused`, sorted. */
   truth(): Promise<string[]>;
   /** Removes every container of the suites. */
   cleanup(): Promise<void>;
+  /** Releases the driver's own connections, if it holds any. */
+  close?(): void;
 }
 
 /** Docker or Podman through the Docker CLI. */
@@ -55,7 +59,7 @@ export function mobyDriver(title: string, engine: 'docker' | 'podman', endpoint:
     pause: async (id) => void (await docker(endpoint, 'pause', id)),
     unpause: async (id) => void (await docker(endpoint, 'unpause', id)),
     reap: async () => undefined, // --rm
-    truth: async () => (await engineAnswer(endpoint)).map((c) => `${c.id} ${c.pid} ${c.paused ? 'paused' : 'running'}`).sort(),
+    truth: () => mobyTruth(endpoint),
     cleanup: async () => {
       const paused = (await docker(endpoint, 'ps', '-q', '--filter', 'status=paused', '--filter', `label=${REL_LABEL}`)).split('\n').filter(Boolean);
       if (paused.length) await dockerWith(endpoint, ['unpause', ...paused]).catch(() => undefined);
@@ -63,6 +67,30 @@ export function mobyDriver(title: string, engine: 'docker' | 'podman', endpoint:
       if (ids.length) await dockerWith(endpoint, ['rm', '-f', ...ids], { timeoutMs: 120_000 }).catch(() => undefined);
     },
   };
+}
+
+/**
+ * Docker's or Podman's truth: `ps -a` (Podman's `ps` omits paused containers), then one
+ * `inspect` of them all; when that fails because a listed container cannot be inspected (gone
+ * meanwhile, or a ghost that dockerd keeps listing after a crash), each one on its own, skipping
+ * those. Containers with a PID, as `id pid running|paused`, sorted.
+ */
+async function mobyTruth(endpoint: string): Promise<string[]> {
+  const ids = (await docker(endpoint, 'ps', '-a', '-q', '--no-trunc')).split('\n').filter(Boolean);
+  if (ids.length === 0) return [];
+  const format = ['--format', '{{.Id}} {{.State.Pid}} {{.State.Paused}}'];
+  let lines: string[];
+  try {
+    lines = (await dockerWith(endpoint, ['inspect', ...format, ...ids], { timeoutMs: 60_000 })).split('\n');
+  } catch {
+    lines = [];
+    for (const id of ids) lines.push(await docker(endpoint, 'inspect', ...format, id).catch(() => ''));
+  }
+  return lines
+    .map((l) => l.trim().split(' '))
+    .filter(([id, pid]) => id && Number(pid) > 0)
+    .map(([id, pid, paused]) => `${id} ${pid} ${paused === 'true' ? 'paused' : 'running'}`)
+    .sort();
 }
 
 /** containerd 1.7 through ctr, in one namespace (the watcher watches only that one). */
@@ -108,6 +136,39 @@ export function containerdDriver(namespace: string): EngineDriver {
       const all = (await ctr(namespace, 'containers', 'ls', '-q').catch(() => '')).split('\n').filter((id) => id.startsWith('ww-rel-'));
       for (const id of all) await removeContainer(id);
     },
+  };
+}
+
+/**
+ * A CRI runtime (containerd 1.7's CRI plugin) through the project's own CRI test client: each
+ * "container" is a pod of one container in Kubernetes namespace `namespace`; the sandbox counts
+ * too (it is alive in the portfolio while its pod is). CRI has no pause.
+ */
+export function criDriver(socket: string, namespace: string): EngineDriver {
+  const cri = new CriTestClient(socket);
+  const alive = async () => [...(await cri.alive())].map(([id, { pid }]) => `${id} ${pid} running`).sort();
+  return {
+    title: 'CRI',
+    engine: 'containerd',
+    watcher: (options) => criWatcher(socket, options),
+    start: async (seconds) => {
+      const pod = await cri.runPod({ namespace, name: uniqueName('rel'), containers: [{ name: 'c', command: ['/bin/sleep', String(seconds)] }] });
+      return pod.containers['c']!;
+    },
+    kill: (id) => cri.stopContainer(id),
+    reap: async () => {
+      // Pods whose container ended: stop and remove them (their sandbox ends).
+      const running = await cri.alive(namespace);
+      const { items } = await cri.client.listPodSandbox({}, { timeoutMs: 30_000 });
+      const { containers } = await cri.client.listContainers({}, { timeoutMs: 30_000 });
+      for (const pod of items) {
+        if (pod.metadata?.namespace !== namespace || !running.has(pod.id)) continue;
+        if (!containers.some((c) => c.podSandboxId === pod.id && running.has(c.id))) await cri.removePod(pod.id);
+      }
+    },
+    truth: alive,
+    cleanup: () => cri.removePodsIn([namespace]),
+    close: () => cri.close(),
   };
 }
 
@@ -172,15 +233,15 @@ export async function churn(driver: EngineDriver, workers: number, until: () => 
           const id = await driver.start(1 + Math.floor(Math.random() * 4));
           mine.push({ id, paused: false });
           stats.started++;
-        } else if (r < 0.6 && !pick.paused) {
+        } else if (r < 0.6 && !pick.paused && driver.pause) {
           await driver.pause(pick.id);
           pick.paused = true;
           stats.paused++;
-        } else if (r < 0.8 && pick.paused) {
+        } else if (r < 0.8 && pick.paused && driver.unpause) {
           await driver.unpause(pick.id);
           pick.paused = false;
           stats.unpaused++;
-        } else if (pick.paused) {
+        } else if (pick.paused && driver.unpause) {
           await driver.unpause(pick.id);
           pick.paused = false;
           stats.unpaused++;
