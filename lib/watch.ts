@@ -11,7 +11,7 @@ import {
   first,
   firstValueFrom,
   map,
-  merge,
+  combineLatest,
   mergeMap,
   observeOn,
   queueScheduler,
@@ -213,13 +213,13 @@ class EngineWatcher implements Watcher {
     this.#status.next({ state: 'connecting' });
     const backoff = this.#options.backoff;
     // The engine's identity is asked alongside the session, not before it: one round trip less
-    // before the first list; a failing answer (a wrong engine, say) still ends the session.
+    // before the first list. A connection counts as synced once both are in (so `type` is right
+    // when `ready()` resolves); a failing answer (a wrong engine, say) ends the session.
     const identity = defer(() => this.#adapter.info()).pipe(
       this.#bounded('info'),
       tap((info) => this.#learn(info)),
-      ignoreElements(),
     );
-    this.#run = defer(() => merge(identity, this.#session()))
+    this.#run = defer(() => combineLatest([identity, this.#session()]))
       .pipe(
         retry({
           resetOnSuccess: true,

@@ -231,6 +231,31 @@ describe('watcher surface', () => {
     await w.close();
   });
 
+  it('asks the engine identity alongside the first list, and is ready only once it is known', async () => {
+    const info = new Subject<EngineInfo>();
+    let listed = false;
+    const w = watch(
+      scripted({
+        events: () => concat(of(live), NEVER),
+        list: () => {
+          listed = true;
+          return of([]);
+        },
+        info: () => info,
+      }),
+    );
+    let ready = false;
+    const pending = w.ready().then(() => (ready = true));
+    await new Promise(setImmediate);
+    expect(listed, 'the list waits for no identity').to.equal(true);
+    expect(ready, 'ready before the identity is known').to.equal(false);
+    info.next({ id: 'e1', version: 'Podman Engine 4', type: 'podman.io' });
+    info.complete();
+    await pending;
+    expect(w.type).to.equal('podman.io');
+    await w.close();
+  });
+
   it('selectors emit only when their slice changes', async () => {
     const engine = new FakeEngine();
     const shop = { 'com.docker.compose.project': 'shop' };
