@@ -12,7 +12,7 @@ import type { Container, LifecycleEvent, Portfolio } from '../../lib/model.js';
 import type { Diagnostic, Watcher, WatcherState } from '../../lib/watcher.js';
 import { criWatcher, type CriWatchOptions } from '../../engines/cri/index.js';
 import { CriTestClient, TEST_NAMESPACE, type RunningPod } from '../support/cri-client.js';
-import { crashEngine, enginePid, isProvisioned, requireEngine, restartEngine } from '../support/engines.js';
+import { crashEngine, enginePid, isProvisioned, requireEngine, restartEngine, waitFor } from '../support/engines.js';
 
 const NS = TEST_NAMESPACE;
 
@@ -72,7 +72,10 @@ async function assertMatchesRuntime(cri: CriTestClient, p: Portfolio): Promise<v
   for (const c of seen) {
     assert.equal(c.pid, alive.get(c.id)?.pid, `PID of ${c.name}`);
     assert.ok(existsSync(`/proc/${c.pid}`), `${c.name}: /proc/${c.pid} exists`);
-    assert.ok(cmdline(c.pid).some((a) => a.endsWith('sleep')), `${c.name} runs sleep`);
+    // Right after StartContainer the process may still be runc's init on its way to exec sleep.
+    await waitFor(() => cmdline(c.pid).some((a) => a.endsWith('sleep')), { timeoutMs: 5_000, intervalMs: 20 }).catch(() => {
+      assert.fail(`${c.name} (PID ${c.pid}) runs sleep: its command line is ${JSON.stringify(cmdline(c.pid))}`);
+    });
   }
 }
 
