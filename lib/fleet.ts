@@ -14,6 +14,7 @@ import {
   throwError,
 } from 'rxjs';
 import { WatcherAbortedError } from './errors.js';
+import { startOnSubscribe } from './operators/startOnSubscribe.js';
 import type { ComposerProject, Container, EngineRef, LifecycleEvent, Portfolio } from './model.js';
 import type { Diagnostic, Watcher, WatcherState } from './watcher.js';
 
@@ -340,12 +341,7 @@ class FleetWatcher implements Fleet {
     if (new Set(watchers).size !== watchers.length) throw new TypeError('fleet(): the same watcher was given twice');
     this.watchers = Object.freeze([...watchers]);
     this.#members = this.watchers.map((w) => new Member(w));
-    const started = <T>(source: Observable<T>) =>
-      new Observable<T>((subscriber) => {
-        const sub = source.subscribe(subscriber);
-        this.#start();
-        return sub;
-      });
+    const started = <T>(source: Observable<T>) => startOnSubscribe(source, () => this.#start());
     this.portfolio$ = started(this.#portfolios.asObservable());
     this.events$ = started(this.#lifecycle.asObservable());
     this.state$ = started(this.#status.asObservable());

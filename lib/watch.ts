@@ -31,6 +31,7 @@ import { backoffDelay } from './backoff.js';
 import { EngineUnreachableError, ProtocolError, WatcherAbortedError, WrongEngineError } from './errors.js';
 import type { LifecycleEvent, Portfolio } from './model.js';
 import { coalesceMap } from './operators/coalesceMap.js';
+import { startOnSubscribe } from './operators/startOnSubscribe.js';
 import type { WatchOptions } from './options.js';
 import { PortfolioSnapshot } from './portfolio.js';
 import { type WatchState, createReducer, initialState } from './reducer.js';
@@ -95,12 +96,7 @@ class EngineWatcher implements Watcher {
       },
     });
     // Subscribing starts the watch, after the subscriber is in place so it sees the start.
-    const started = <T>(source: Observable<T>) =>
-      new Observable<T>((subscriber) => {
-        const sub = source.subscribe(subscriber);
-        this.#start();
-        return sub;
-      });
+    const started = <T>(source: Observable<T>) => startOnSubscribe(source, () => this.#start());
     this.portfolio$ = started(this.#portfolios.asObservable());
     this.events$ = started(this.#lifecycle.asObservable());
     this.state$ = started(this.#status.asObservable());
