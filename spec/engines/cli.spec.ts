@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { DEFAULT_PLACES } from '../../cli/discover.js';
-import { docker, requireEngine, testEngines, uniqueName } from '../support/engines.js';
+import { docker, requireEngine, testEngines, uniqueName, skipOrFail } from '../support/engines.js';
 import { CtrContainers } from './containerd-support.js';
 import { Running, containerdAnswer, runCli, tsxArgs } from './cli-support.js';
 import { type Seen, engineAnswer, removeTestContainers, run } from './moby-helpers.js';
@@ -172,7 +172,7 @@ describe('whalewatcher CLI (subprocess)', function () {
 
   it('without engine flags and no default socket: names the places it looked at', async function () {
     const anyDefault = Object.values(DEFAULT_PLACES).flat().some((p) => existsSync(p.replace(/^unix:\/\//, '')));
-    if (anyDefault) return this.skip(); // an engine at a usual place: discovery would find it
+    if (anyDefault) skipOrFail(this, 'an engine at a usual place: discovery would find it');
     const r = await runCli([], { timeoutMs: 30_000, env: { DOCKER_HOST: 'unix:///nonexistent/ww/docker.sock' } });
     expect(r.code).to.equal(1);
     expect(r.stderr).to.include('DOCKER_HOST=unix:///nonexistent/ww/docker.sock (no such socket)');

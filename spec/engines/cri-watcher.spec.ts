@@ -12,7 +12,7 @@ import type { Container, LifecycleEvent, Portfolio } from '../../lib/model.js';
 import type { Diagnostic, Watcher, WatcherState } from '../../lib/watcher.js';
 import { criWatcher, type CriWatchOptions } from '../../engines/cri/index.js';
 import { CriTestClient, TEST_NAMESPACE, type RunningPod } from '../support/cri-client.js';
-import { crashEngine, enginePid, isProvisioned, requireEngine, restartEngine, waitFor } from '../support/engines.js';
+import { crashEngine, enginePid, isProvisioned, requireEngine, restartEngine, waitFor, skipOrFail } from '../support/engines.js';
 
 const NS = TEST_NAMESPACE;
 
@@ -192,7 +192,7 @@ describe('criWatcher against containerd 1.7 CRI', function () {
   });
 
   it('reconnects after a containerd crash and converges', async function () {
-    if (!isProvisioned('cri', socket)) return this.skip(); // never crash an engine we do not own
+    if (!isProvisioned('cri', socket)) skipOrFail(this, 'not the provisioning\'s own CRI runtime: never crash it');
     const before = await cri.runPod({ namespace: NS, name: 'survivor', containers: [{ name: 'c' }] });
     w = criWatcher(socket, fast);
     const rec = record(w);

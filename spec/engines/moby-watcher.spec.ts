@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { mobyWatcher } from '../../engines/moby/index.js';
 import type { LifecycleEvent } from '../../lib/model.js';
 import type { Watcher, WatcherState } from '../../lib/watcher.js';
-import { crashEngine, describeEngine, docker, isProvisioned, restartEngine, uniqueName, waitFor } from '../support/engines.js';
+import { crashEngine, describeEngine, docker, isProvisioned, restartEngine, uniqueName, waitFor, skipOrFail } from '../support/engines.js';
 import { type HoldingProxy, MOBY_ENGINES, type Seen, engineAnswer, holdingProxy, portfolioAnswer, removeTestContainers, run } from './moby-helpers.js';
 
 /** Node's active handles and timers, less the child processes of the suite's own CLI calls. */
@@ -201,7 +201,7 @@ for (const engine of MOBY_ENGINES) {
     });
 
     it('survives an engine crash and restart', async function () {
-      if (!isProvisioned(engine.key)) this.skip();
+      if (!isProvisioned(engine.key)) skipOrFail(this, `not the provisioning's own ${engine.key}: never crash it`);
       this.timeout(300_000);
       await start('phoenix', { args: ['--restart', 'always'] });
       await start('mortal', { project: 'alpha' });

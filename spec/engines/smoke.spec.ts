@@ -17,6 +17,7 @@ import {
   isProvisioned,
   podman,
   restartEngine,
+  skipOrFail,
   testEngines,
   uniqueName,
   waitFor,
@@ -81,7 +82,7 @@ describeEngine('podman', 'smoke: Podman (Docker-compatible API)', (endpoint) => 
   mobyLifecycle('podman', endpoint, () => testEngines().images.podman);
 
   it('keeps its containers private (the podman CLI on the private storage sees them)', async function () {
-    if (!isProvisioned('podman')) return this.skip();
+    if (!isProvisioned('podman')) skipOrFail(this, 'not the provisioning\'s own podman');
     const name = uniqueName('smoke-podman-cli');
     try {
       await docker(endpoint(), 'run', '--detach', '--network', 'none', '--name', name, testEngines().images.podman);
@@ -150,12 +151,12 @@ async function criPluginOk(address: string, binary: string): Promise<void> {
 
 describeEngine('cri', 'smoke: CRI on containerd 1.7', (endpoint) => {
   it('serves the CRI plugin', async function () {
-    if (!isProvisioned('cri')) return this.skip(); // someone else's runtime: not necessarily containerd
+    if (!isProvisioned('cri')) skipOrFail(this, 'not the provisioning\'s own cri');
     await criPluginOk(endpoint(), testEngines().ctr);
   });
 
   it('has the sandbox image in k8s.io', async function () {
-    if (!isProvisioned('cri')) return this.skip();
+    if (!isProvisioned('cri')) skipOrFail(this, 'not the provisioning\'s own cri');
     const images = await ctrAt(endpoint(), 'k8s.io', ['images', 'ls', '--quiet'], { binary: testEngines().ctr });
     expect(images.split('\n')).to.include(testEngines().images.containerd);
   });
@@ -163,7 +164,7 @@ describeEngine('cri', 'smoke: CRI on containerd 1.7', (endpoint) => {
 
 describeEngine('criNoEvents', 'smoke: CRI on containerd 1.6 (no GetContainerEvents)', (endpoint) => {
   it('is containerd 1.6 and serves the CRI plugin', async function () {
-    if (!isProvisioned('criNoEvents')) return this.skip();
+    if (!isProvisioned('criNoEvents')) skipOrFail(this, 'not the provisioning\'s own criNoEvents');
     const { ctr16 } = testEngines();
     const out = await ctrAt(endpoint(), 'k8s.io', ['version'], { binary: ctr16 });
     expect(out.slice(out.indexOf('Server:'))).to.match(/Version:\s+v?1\.6\./);
@@ -171,7 +172,7 @@ describeEngine('criNoEvents', 'smoke: CRI on containerd 1.6 (no GetContainerEven
   });
 
   it('has the sandbox image in k8s.io', async function () {
-    if (!isProvisioned('criNoEvents')) return this.skip();
+    if (!isProvisioned('criNoEvents')) skipOrFail(this, 'not the provisioning\'s own criNoEvents');
     const { ctr16, images } = testEngines();
     const list = await ctrAt(endpoint(), 'k8s.io', ['images', 'ls', '--quiet'], { binary: ctr16 });
     expect(list.split('\n')).to.include(images.containerd);
@@ -195,7 +196,7 @@ describe('smoke: crash and restart helpers', function () {
     });
 
     it('crashes and restarts dockerd; its container comes back exited', async function () {
-      if (!isProvisioned('docker')) return this.skip();
+      if (!isProvisioned('docker')) skipOrFail(this, 'not the provisioning\'s own docker');
       await docker(endpoint(), 'run', '--detach', '--network', 'none', '--name', name, testEngines().images.docker);
       const before = enginePid('docker');
       await crashEngine('docker');
@@ -215,7 +216,7 @@ describe('smoke: crash and restart helpers', function () {
     });
 
     it('crashes and restarts the service; its container keeps running', async function () {
-      if (!isProvisioned('podman')) return this.skip();
+      if (!isProvisioned('podman')) skipOrFail(this, 'not the provisioning\'s own podman');
       await docker(endpoint(), 'run', '--detach', '--network', 'none', '--name', name, testEngines().images.podman);
       const pid = await docker(endpoint(), 'inspect', '--format', '{{.State.Pid}}', name);
       await crashEngine('podman');
@@ -235,7 +236,7 @@ describe('smoke: crash and restart helpers', function () {
     });
 
     it('crashes and restarts containerd; its task keeps running with the same PID', async function () {
-      if (!isProvisioned('containerd')) return this.skip();
+      if (!isProvisioned('containerd')) skipOrFail(this, 'not the provisioning\'s own containerd');
       await ctr(ns, 'run', '--detach', ...ctrRunFlags(), testEngines().images.containerd, id);
       const pid = (await ctr(ns, 'tasks', 'ls')).split('\n').find((l) => l.startsWith(`${id} `))?.split(/\s+/)[1];
       expect(Number(pid)).to.be.greaterThan(0);
@@ -249,7 +250,7 @@ describe('smoke: crash and restart helpers', function () {
 
   describeEngine('criNoEvents', 'containerd 1.6', (endpoint) => {
     it('crashes and restarts containerd 1.6', async function () {
-      if (!isProvisioned('criNoEvents')) return this.skip();
+      if (!isProvisioned('criNoEvents')) skipOrFail(this, 'not the provisioning\'s own criNoEvents');
       const before = enginePid('containerd16');
       await crashEngine('containerd16');
       expect(await engineAnswers('criNoEvents', endpoint(), 2_000)).to.equal(false);

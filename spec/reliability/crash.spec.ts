@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { rmSync } from 'node:fs';
 import { EngineUnreachableError } from '../../lib/errors.js';
 import type { Watcher } from '../../lib/watcher.js';
-import { type EngineKey, crashEngine, engineAnswers, isProvisioned, requireEngine, restartEngine, socketPath, waitFor } from '../support/engines.js';
+import { type EngineKey, crashEngine, engineAnswers, isProvisioned, requireEngine, restartEngine, socketPath, waitFor, skipOrFail } from '../support/engines.js';
 import { type ChurnStats, type EngineDriver, churn, containerdDriver, criDriver, converged, mobyDriver, portfolioTruth } from '../support/reliability-engines.js';
 import { ProcessGuard, Recorder, illegalSequences, recordFigure, size, sleep, writeFigures } from '../support/reliability-helpers.js';
 
@@ -43,8 +43,7 @@ for (const { key, make } of ENGINES) {
     before(async function () {
       endpoint = await requireEngine(this, key);
       if (!isProvisioned(key, endpoint)) {
-        console.warn(`      (skipped: ${endpoint} is not the provisioning's own ${key}; never crash it)`);
-        return this.skip();
+        skipOrFail(this, `${endpoint} is not the provisioning's own ${key}; never crash it`);
       }
       driver = make(endpoint);
       await driver.cleanup();

@@ -16,7 +16,7 @@ import { criWatcher } from '../../engines/cri/index.js';
 import { mobyWatcher } from '../../engines/moby/index.js';
 import { EngineUnreachableError, WrongEngineError } from '../../lib/errors.js';
 import type { Watcher } from '../../lib/watcher.js';
-import { REPO_ROOT, requireEngine, socketPath, waitFor } from '../support/engines.js';
+import { REPO_ROOT, requireEngine, socketPath, waitFor, skipOrFail } from '../support/engines.js';
 import { ProcessGuard, Recorder, assertEngineError, recordFigure, sleep, writeFigures } from '../support/reliability-helpers.js';
 
 after(() => writeFigures());
@@ -92,13 +92,11 @@ describe('reliability: unusable endpoints', function () {
 
     before(async function () {
       if (process.getuid?.() !== 0) {
-        console.warn('      (skipped: not root, cannot run a child as uid 65534)');
-        return this.skip();
+        skipOrFail(this, 'not root, cannot run a child as uid 65534');
       }
       const modules = path.join(REPO_ROOT, 'node_modules');
       if ((statSync(modules).mode & 0o005) !== 0o005) {
-        console.warn('      (skipped: node_modules is not world-readable)');
-        return this.skip();
+        skipOrFail(this, 'node_modules is not world-readable');
       }
       // A world-readable copy of the sources, with the dependencies linked in.
       dir = mkdtempSync(path.join(tmpdir(), 'ww-rel-perm-'));

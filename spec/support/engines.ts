@@ -469,6 +469,19 @@ export async function engineAnswers(key: EngineKey, endpoint = testEngines()[key
 const announced = new Set<EngineKey>();
 
 /**
+ * Skips the current test or suite for `reason`, except under `CI=true`, where nothing may be
+ * skipped: there it fails with the reason instead.
+ *
+ * @example
+ * before(function () { if (!isProvisioned('podman')) skipOrFail(this, 'not our Podman: never crash it'); });
+ */
+export function skipOrFail(ctx: Mocha.Context, reason: string): never {
+  if (process.env['CI'] === 'true') throw new Error(`cannot skip under CI=true: ${reason}`);
+  console.warn(`      (skipped: ${reason})`);
+  return ctx.skip();
+}
+
+/**
  * For a mocha `before` hook: resolves with the endpoint of `key` when the engine answers. An
  * engine of the provisioning that stopped answering is restarted first. When the engine is
  * missing: under `CI=true` it throws (the suite fails); elsewhere it prints one loud line per
