@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PRIVILEGED_LABEL } from '../../engines/moby/adapter.js';
 import type { Portfolio } from '../../lib/model.js';
-import { docker, dockerWith, testEngines, uniqueName } from '../support/engines.js';
+import { crashEngine, docker, dockerWith, isProvisioned, restartEngine, testEngines, uniqueName } from '../support/engines.js';
 
 /** The two engines behind the Docker API, as the suites iterate them. */
 export const MOBY_ENGINES = [
@@ -102,7 +102,19 @@ export async function run(
 /** Removes the suites' containers (SIGKILL), whatever state they are in. */
 export async function removeTestContainers(endpoint: string): Promise<void> {
   const ids = (await docker(endpoint, 'ps', '-a', '-q', '--no-trunc', '--filter', 'label=whalewatcher.test=moby')).split('\n').filter(Boolean);
-  if (ids.length) await dockerWith(endpoint, ['rm', '-f', ...ids], { timeoutMs: 120_000 }).catch(() => undefined);
+  if (!ids.length) return;
+  try {
+    await dockerWith(endpoint, ['rm', '-f', ...ids], { timeoutMs: 60_000 });
+  } catch (err) {
+    // dockerd now and then hangs in a mass removal, waiting for exits that never come
+    // (ENGINES.md); a restart of our own engine clears it. Then remove what is left.
+    const key = (['docker', 'podman'] as const).find((k) => testEngines()[k] === endpoint);
+    if (!key || !isProvisioned(key, endpoint)) throw err;
+    await crashEngine(key);
+    await restartEngine(key);
+    const left = (await docker(endpoint, 'ps', '-a', '-q', '--no-trunc', '--filter', 'label=whalewatcher.test=moby')).split('\n').filter(Boolean);
+    if (left.length) await dockerWith(endpoint, ['rm', '-f', ...left], { timeoutMs: 60_000 });
+  }
 }
 
 /** A proxy from {@link holdingProxy}. */

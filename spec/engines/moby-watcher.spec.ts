@@ -75,7 +75,7 @@ for (const engine of MOBY_ENGINES) {
     const pid = (seen: Seen[], role: string) => seen.find((c) => c.id === ids[role])?.pid;
 
     before(async function () {
-      this.timeout(120_000);
+      this.timeout(300_000);
       await removeTestContainers(endpoint());
       await new Promise((r) => setImmediate(r));
       resourcesBefore = activeResources();
@@ -91,7 +91,7 @@ for (const engine of MOBY_ENGINES) {
     });
 
     after(async function () {
-      this.timeout(120_000);
+      this.timeout(300_000);
       await w?.close();
       await proxy?.close();
       await removeTestContainers(endpoint());
