@@ -57,7 +57,9 @@ export interface ContainerSummary {
  * - `updated`: the name and/or labels changed (rename, label update); no lifecycle event.
  * - `resync`: something happened that only a fresh list can reconcile (e.g. a new namespace).
  * - `diagnostic`: the adapter skipped or ignored something (unknown event type, exec exit…);
- *   the core forwards it to `diagnostics$` and changes nothing.
+ *   the core forwards it to `diagnostics$` and changes nothing. This is the one channel for
+ *   diagnostics: a container that `list()` or `inspect()` skipped because the engine described it
+ *   unreadably (an unknown status value, say) is told here too, with its `id`.
  *
  * @example
  * const e: EngineEvent = { type: 'died', id: '3f4e…', at: new Date() };
@@ -118,9 +120,12 @@ export interface EngineAdapter {
   readonly api: string;
   /** Raw events; emits `{ type: 'live' }` first, once the subscription is live. Errors when the stream breaks. */
   events(): Observable<EngineEvent>;
-  /** Alive (running or paused) containers, in one emission, then completes. */
+  /** Alive (running or paused) containers, in one emission, then completes; unreadable ones are skipped as in `inspect`. */
   list(): Observable<readonly ContainerSummary[]>;
-  /** Full details of one container; emits `null` when it is gone or not alive (no PID), then completes. */
+  /**
+   * Full details of one container; emits `null` when it is gone, not alive (no PID) or unreadable
+   * (then with a `diagnostic` on the event stream), then completes.
+   */
   inspect(id: string): Observable<ContainerDetails | null>;
   /** Engine identity; emits once, then completes. */
   info(): Observable<EngineInfo>;

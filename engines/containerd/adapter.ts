@@ -16,6 +16,7 @@ import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
 import { Status, type Process } from '../../protos/gen/containerd/types/task_pb.js';
 import { createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
+import { SkippedContainers } from '../skipped.js';
 import { envelopeEvent, EVENT_TOPICS, topicFilters } from './events.js';
 import { containerName, DEFAULT_NAMESPACE, namespaceFilter, qualify, unqualify } from './names.js';
 import type { ContainerdOptions } from './options.js';
@@ -80,6 +81,7 @@ export function createContainerdAdapter(
   const tasks = createClient(Tasks, grpc.transport);
   const introspection = createClient(Introspection, grpc.transport);
   const version = createClient(Version, grpc.transport);
+  const skipped = new SkippedContainers();
 
   const engineErrors = <T>(source: Observable<T>): Observable<T> =>
     source.pipe(catchError((err: unknown) => throwError(() => grpcEngineError(err, api, CONTAINERD_TYPE))));
@@ -89,8 +91,24 @@ export function createContainerdAdapter(
     ...(namespace !== undefined && { headers: { 'containerd-namespace': namespace } }),
   });
 
+  /**
+   * Whether a task is alive: an alive status and a PID. A status this client does not know, or
+   * an alive one without a PID, is skipped with a diagnostic.
+   */
+  function isAlive(namespace: string, task: Process): boolean {
+    const id = qualify(namespace, task.containerId || task.id);
+    if (Status[task.status] === undefined) {
+      skipped.skip(id, 'unknown-status', `containerd reports task status ${task.status}, a value this client does not know`);
+      return false;
+    }
+    if (!ALIVE_STATUSES.has(task.status)) return false;
+    if (task.pid > 0) return true;
+    skipped.skip(id, 'no-pid', `containerd reports its task ${Status[task.status]} without a PID`);
+    return false;
+  }
+
   async function listNamespace(namespace: string, signal: AbortSignal): Promise<ContainerSummary[]> {
-    const alive = (await tasks.list({}, unary(signal, namespace))).tasks.filter(isAlive);
+    const alive = (await tasks.list({}, unary(signal, namespace))).tasks.filter((task) => isAlive(namespace, task));
     if (alive.length === 0) return [];
     const records = (await containers.list({}, unary(signal, namespace))).containers;
     const byId = new Map(records.map((container) => [container.id, container]));
@@ -107,7 +125,7 @@ export function createContainerdAdapter(
     api,
 
     events(): Observable<EngineEvent> {
-      return engineErrors(
+      return skipped.along(engineErrors(
         new Observable<EngineEvent>((subscriber) => {
           const marker = `/whalewatcher/marker/${randomBytes(8).toString('hex')}`;
           const filters = topicFilters([...EVENT_TOPICS, marker]);
@@ -154,7 +172,7 @@ export function createContainerdAdapter(
           );
           return subscription;
         }),
-      );
+      ));
     },
 
     list(): Observable<readonly ContainerSummary[]> {
@@ -176,7 +194,7 @@ export function createContainerdAdapter(
             containers.get({ id: containerId }, unary(signal, namespace)).then((r) => r.container, orNotFound),
             tasks.get({ containerId }, unary(signal, namespace)).then((r) => r.process, orNotFound),
           ]);
-          if (!container || !task || !isAlive(task)) return null;
+          if (!container || !task || !isAlive(namespace, task)) return null;
           return containerDetails(namespace, container, task);
         }),
       );
@@ -211,12 +229,8 @@ export function createContainerdAdapter(
 /** The marker's payload: an empty message (the random topic is what identifies it). */
 const MARKER_PAYLOAD = { $typeName: 'google.protobuf.Any', typeUrl: 'google.protobuf.Empty', value: new Uint8Array() } as const;
 
-/** A task is alive when its init process runs or is (being) paused, with a PID. */
-function isAlive(task: Process): boolean {
-  return (
-    task.pid > 0 && (task.status === Status.RUNNING || task.status === Status.PAUSED || task.status === Status.PAUSING)
-  );
-}
+/** The task states of an alive container: its init process runs or is (being) paused. */
+const ALIVE_STATUSES: ReadonlySet<Status> = new Set([Status.RUNNING, Status.PAUSED, Status.PAUSING]);
 
 function containerDetails(namespace: string, container: Container, task: Process): ContainerDetails {
   const labels = { ...container.labels };

@@ -27,6 +27,7 @@ import {
   type PodSandboxMetadata,
 } from '../../protos/gen/runtime/v1/api_pb.js';
 import { createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
+import { SkippedContainers } from '../skipped.js';
 import { containerDetails, parseVerboseInfo, sandboxDetails } from './labels.js';
 import type { CriWatchOptions } from './options.js';
 
@@ -86,12 +87,17 @@ export function criAdapter(
    * plus one status call per newcomer, not per container. Pruned on every list and `died`.
    */
   const known = new Map<string, ContainerDetails>();
+  const skipped = new SkippedContainers();
   let fallbackNoticed = false;
   let closed = false;
 
   const mapError = <T>(): OperatorFunction<T, T> =>
     catchError((err: unknown) => throwError(() => grpcEngineError(err, api, type)));
   const call = (signal: AbortSignal) => ({ signal, timeoutMs });
+
+  /** A running container or ready sandbox without a readable PID: not alive, with a diagnostic. */
+  const unreadable = (id: string, what: string, problem = 'no PID'): null =>
+    skipped.skip(id, 'unreadable-status', `the CRI ${what} is alive by its state, but ${problem}`);
 
   /** Verbose status of a container: undefined if there is none, null if not alive. */
   async function containerById(
@@ -102,10 +108,10 @@ export function criAdapter(
     const answer = await notFoundAsUndefined(client.containerStatus({ containerId: id, verbose: true }, call(signal)));
     const status = answer?.status;
     if (!answer || !status || status.id !== id) return undefined;
-    const { pid, sandboxId } = parseVerboseInfo(answer.info);
+    const { pid, sandboxId, problem } = parseVerboseInfo(answer.info);
     if (status.state !== ContainerState.CONTAINER_RUNNING || pid === 0) {
       known.delete(id);
-      return null;
+      return status.state === ContainerState.CONTAINER_RUNNING ? unreadable(id, 'container', problem) : null;
     }
     if (!pod) {
       const podId =
@@ -126,10 +132,10 @@ export function criAdapter(
     const answer = await notFoundAsUndefined(client.podSandboxStatus({ podSandboxId: id, verbose: true }, call(signal)));
     const status = answer?.status;
     if (!answer || !status || status.id !== id) return undefined;
-    const { pid } = parseVerboseInfo(answer.info);
+    const { pid, problem } = parseVerboseInfo(answer.info);
     if (status.state !== PodSandboxState.SANDBOX_READY || pid === 0) {
       known.delete(id);
-      return null;
+      return status.state === PodSandboxState.SANDBOX_READY ? unreadable(id, 'pod sandbox', problem) : null;
     }
     const details = sandboxDetails(status, pid);
     known.set(id, details);
@@ -187,7 +193,7 @@ export function criAdapter(
     api,
 
     events(): Observable<EngineEvent> {
-      return new Observable<EngineEvent>((subscriber) => {
+      const runtimeEvents = new Observable<EngineEvent>((subscriber) => {
         const since = BigInt(Date.now()) * 1_000_000n;
         const abort = new AbortController();
         let live = false;
@@ -250,6 +256,7 @@ export function criAdapter(
           subscription.unsubscribe();
         };
       });
+      return skipped.along(runtimeEvents);
     },
 
     list(): Observable<readonly ContainerSummary[]> {

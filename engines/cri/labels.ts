@@ -119,26 +119,40 @@ export function containerDetails(
 }
 
 /**
- * What a verbose status's `info` map tells: the PID (0 when missing or not a positive integer)
- * and, for containers, the sandbox ID where the runtime reports it (containerd and cri-o do).
+ * What a verbose status's `info` map tells: the PID (0 when missing or not a positive integer,
+ * with `problem` saying what was wrong) and, for containers, the sandbox ID where the runtime
+ * reports it (containerd and cri-o do).
  *
  * @example
  * parseVerboseInfo({ info: '{"pid":4242,"sandboxID":"ab12…"}' }); // { pid: 4242, sandboxId: 'ab12…' }
+ * parseVerboseInfo({ info: '<html>' }).problem; // 'its verbose info is not JSON: "<html>"'
  */
-export function parseVerboseInfo(info: Readonly<Record<string, string>>): { pid: number; sandboxId?: string } {
+export function parseVerboseInfo(info: Readonly<Record<string, string>>): {
+  pid: number;
+  sandboxId?: string;
+  problem?: string;
+} {
   const text = info['info'];
-  if (!text) return { pid: 0 };
+  if (!text) return { pid: 0, problem: 'it has no verbose info (no "info" entry)' };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    return { pid: 0 };
+    return { pid: 0, problem: `its verbose info is not JSON: ${excerpt(text)}` };
   }
-  if (typeof parsed !== 'object' || parsed === null) return { pid: 0 };
+  if (typeof parsed !== 'object' || parsed === null) {
+    return { pid: 0, problem: `its verbose info is not a JSON object: ${excerpt(text)}` };
+  }
   const { pid, sandboxID } = parsed as { pid?: unknown; sandboxID?: unknown };
-  const result: { pid: number; sandboxId?: string } = {
-    pid: typeof pid === 'number' && Number.isInteger(pid) && pid > 0 ? pid : 0,
-  };
+  const valid = typeof pid === 'number' && Number.isInteger(pid) && pid > 0;
+  const result: { pid: number; sandboxId?: string; problem?: string } = valid
+    ? { pid }
+    : { pid: 0, problem: `its verbose info has no positive integer "pid" (found ${pid === undefined ? 'none' : JSON.stringify(pid).slice(0, 60)})` };
   if (typeof sandboxID === 'string' && sandboxID !== '') result.sandboxId = sandboxID;
   return result;
+}
+
+/** At most 60 characters of `text`, quoted, for a message. */
+function excerpt(text: string): string {
+  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
 }

@@ -8,6 +8,7 @@ import Docker from 'dockerode';
 import { Observable, forkJoin, map } from 'rxjs';
 import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WatcherAbortedError, WrongEngineError } from '../../lib/errors.js';
+import { SkippedContainers } from '../skipped.js';
 import { mobyError, protocolError } from './errors.js';
 import { EventFieldError, MOBY_EVENT_ACTIONS, normalizeMobyEvent } from './events.js';
 import { FramingError, JsonStreamFramer } from './framing.js';
@@ -96,6 +97,7 @@ class MobyAdapter implements EngineAdapter {
   private clients?: { requests: DockerClient; streams: DockerClient };
   /** In-flight requests and streams, aborted by close(). */
   private readonly inflight = new Set<AbortController>();
+  private readonly skipped = new SkippedContainers();
   private closed = false;
 
   constructor(host: string | undefined, private readonly options: MobyAdapterOptions) {
@@ -116,6 +118,10 @@ class MobyAdapter implements EngineAdapter {
   }
 
   events(): Observable<EngineEvent> {
+    return this.skipped.along(this.daemonEvents());
+  }
+
+  private daemonEvents(): Observable<EngineEvent> {
     return new Observable<EngineEvent>((subscriber) => {
       const ac = this.track();
       let response: http.IncomingMessage | undefined;
@@ -218,7 +224,7 @@ class MobyAdapter implements EngineAdapter {
         .inspect({ abortSignal: signal })
         // 404: the container is gone.
         .catch((err: { statusCode?: number }) => (err?.statusCode === 404 ? null : Promise.reject(err))),
-    ).pipe(map((answer: unknown) => (answer === null ? null : toDetails(this.api, answer))));
+    ).pipe(map((answer: unknown) => (answer === null ? null : this.readable(id, answer))));
   }
 
   info(): Observable<EngineInfo> {
@@ -234,6 +240,16 @@ class MobyAdapter implements EngineAdapter {
     for (const ac of this.inflight) ac.abort(new WatcherAbortedError(this.api, 'adapter closed'));
     this.inflight.clear();
     await Promise.all([destroyAgent(this.requestAgent), destroyAgent(this.streamAgent)]);
+  }
+
+  /** An inspection's details; a malformed one is skipped (not alive) with a diagnostic naming the field. */
+  private readable(id: string, answer: unknown): ContainerDetails | null {
+    try {
+      return toDetails(this.api, answer);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      return this.skipped.skip(id, 'unreadable-inspection', `its inspection breaks the protocol at ${err.field}: ${err.problem}`);
+    }
   }
 
   /** The two dockerode clients, created on first use (docker-modem reads the environment). */

@@ -81,15 +81,21 @@ describe('reliability: hostile gRPC engines (fake containerd and CRI)', function
       outcomes.push('containerd unknown Any type / unparsable payload: skipped with diagnostic');
     });
 
-    it('a task with an unknown status enum value is not taken for alive, nothing breaks', async () => {
+    it('a task with an unknown status enum value is skipped as not alive, with a diagnostic', async () => {
       fake.add('c3', 103, 99 as Status);
       await watching();
       expect(portfolioLines(w!.portfolio)).to.deep.equal(['c1 101 running', 'c2 102 paused']);
+      const listed = rec!.diagnostics.filter((d) => d.startsWith('unknown-status'));
+      expect(listed, 'the list skipped c3 with a diagnostic').to.have.length(1);
+      expect(listed[0]).to.contain('skipped c3:').and.contain('status 99');
       fake.emit('/tasks/start', FakeContainerdServer.taskStart('c3', 103));
-      await sleep(200);
+      await waitFor(() => rec!.diagnostics.filter((d) => d.startsWith('unknown-status')).length === 2, {
+        timeoutMs: 3_000,
+        what: 'a second unknown-status diagnostic, from the inspection after the start event',
+      });
       expect(portfolioLines(w!.portfolio)).to.deep.equal(['c1 101 running', 'c2 102 paused']);
       expect(rec!.state).to.equal('synced');
-      outcomes.push('containerd unknown task status enum: treated as not alive (no diagnostic)');
+      outcomes.push('containerd unknown task status enum: skipped as not alive, with diagnostic');
     });
 
     it('the event stream failing in mid-watch: reconnecting with the error class, synced, portfolio kept', async () => {
@@ -167,16 +173,19 @@ describe('reliability: hostile gRPC engines (fake containerd and CRI)', function
       return w;
     }
 
-    it('non-JSON verbose info: the container is skipped (no PID), nothing breaks', async () => {
+    it('non-JSON verbose info: the container is skipped as not alive, with a diagnostic', async () => {
       fake.container('k2', 'sb1', 'garbled', 202, { info: '<html>not json</html>' });
       await watching();
       expect(portfolioLines(w!.portfolio)).to.deep.equal(['k1 201 running', 'sb1 200 running']);
+      const unreadable = () => rec!.diagnostics.filter((d) => d.startsWith('unreadable-status'));
+      expect(unreadable(), 'the list skipped k2 with a diagnostic').to.have.length(1);
+      expect(unreadable()[0]).to.contain('k2').and.contain('not JSON').and.contain('<html>');
       fake.container('k3', 'sb1', 'garbled2', 203, { info: '{"pid": "NaN", truncated' });
       fake.emit('k3', ContainerEventType.CONTAINER_STARTED_EVENT);
-      await sleep(200);
+      await waitFor(() => unreadable().some((d) => d.includes('k3')), { timeoutMs: 3_000, what: 'the diagnostic of k3' });
       expect(portfolioLines(w!.portfolio)).to.deep.equal(['k1 201 running', 'sb1 200 running']);
       expect(rec!.state).to.equal('synced');
-      outcomes.push('CRI non-JSON verbose info: container skipped as not alive (no diagnostic)');
+      outcomes.push('CRI non-JSON verbose info: container skipped as not alive, with diagnostic');
     });
 
     it('an unknown event type enum value is skipped with a diagnostic', async () => {

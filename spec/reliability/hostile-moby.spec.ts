@@ -10,7 +10,7 @@ import type * as http from 'node:http';
 import { mobyWatcher } from '../../engines/moby/index.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from '../../lib/errors.js';
 import type { Portfolio } from '../../lib/model.js';
-import type { Watcher } from '../../lib/watcher.js';
+import type { Diagnostic, Watcher } from '../../lib/watcher.js';
 import { type FakeDocker, inspection, startFakeDocker } from '../unit/moby-fakeserver.js';
 import { waitFor } from '../support/engines.js';
 import { ProcessGuard, Recorder, assertEngineError, recordFigure, silentServer, sleep, writeFigures } from '../support/reliability-helpers.js';
@@ -105,16 +105,23 @@ describe('reliability: hostile Docker API servers (fake engines)', function () {
       expect((err as ProtocolError).field).to.equal('container list');
     });
 
-    it('an inspection without a PID', async () => {
+    it('an inspection with a malformed PID: that container is skipped with a diagnostic, the rest syncs', async () => {
       fake.containers.set('c1', inspection('c1', 'one', 77, { State: { Pid: 'abc' } }));
+      fake.containers.set('c2', inspection('c2', 'two', 78));
       fake.intercept = (req, res) => {
         if (!/\/containers\/json/.test(req.url ?? '')) return false;
         res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify([{ Id: 'c1', State: 'running' }]));
+        res.end(JSON.stringify([{ Id: 'c1', State: 'running' }, { Id: 'c2', State: 'running' }]));
         return true;
       };
-      const err = await rejectsReady('inspection with a bad PID', [ProtocolError]);
-      expect((err as ProtocolError).field).to.equal('State.Pid');
+      w = mobyWatcher(fake.api, { backoff: false, callTimeout: CALL_TIMEOUT, resyncInterval: 0 });
+      const diagnostics: Diagnostic[] = [];
+      w.diagnostics$.subscribe((d) => diagnostics.push(d));
+      const portfolio = await w.ready({ signal: AbortSignal.timeout(5_000) });
+      expect(portfolio.containers().map((c) => c.name)).to.deep.equal(['two']);
+      expect(diagnostics.map((d) => [d.code, d.id])).to.deep.equal([['unreadable-inspection', 'c1']]);
+      expect(diagnostics[0]!.message).to.contain('State.Pid').and.contain('"abc"');
+      outcomes.push('inspection with a malformed PID: that container skipped with a diagnostic naming State.Pid');
     });
 
     it('a daemon that accepts and never answers: every call times out', async () => {

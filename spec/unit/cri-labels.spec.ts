@@ -76,10 +76,20 @@ describe('CRI labels and names', () => {
   it('parses the PID and sandbox ID from verbose info', () => {
     assert.deepEqual(parseVerboseInfo({ info: '{"pid":4242,"sandboxID":"sb1"}' }), { pid: 4242, sandboxId: 'sb1' });
     assert.deepEqual(parseVerboseInfo({ info: '{"pid":7}' }), { pid: 7 });
-    assert.deepEqual(parseVerboseInfo({}), { pid: 0 });
-    assert.deepEqual(parseVerboseInfo({ info: 'not json' }), { pid: 0 });
-    assert.deepEqual(parseVerboseInfo({ info: '{"pid":"12"}' }), { pid: 0 });
-    assert.deepEqual(parseVerboseInfo({ info: '{"pid":0}' }), { pid: 0 });
-    assert.deepEqual(parseVerboseInfo({ info: 'null' }), { pid: 0 });
+  });
+
+  it('says what is wrong with verbose info that gives no PID', () => {
+    assert.deepEqual(parseVerboseInfo({}), { pid: 0, problem: 'it has no verbose info (no "info" entry)' });
+    assert.deepEqual(parseVerboseInfo({ info: 'not json' }), { pid: 0, problem: 'its verbose info is not JSON: "not json"' });
+    assert.deepEqual(parseVerboseInfo({ info: 'null' }), { pid: 0, problem: 'its verbose info is not a JSON object: "null"' });
+    assert.deepEqual(parseVerboseInfo({ info: '{"pid":"12","sandboxID":"sb1"}' }), {
+      pid: 0,
+      sandboxId: 'sb1',
+      problem: 'its verbose info has no positive integer "pid" (found "12")',
+    });
+    assert.equal(parseVerboseInfo({ info: '{"pid":0}' }).problem, 'its verbose info has no positive integer "pid" (found 0)');
+    assert.equal(parseVerboseInfo({ info: '{}' }).problem, 'its verbose info has no positive integer "pid" (found none)');
+    const long = parseVerboseInfo({ info: `<html>${'x'.repeat(500)}` }).problem!;
+    assert.ok(long.length < 120, 'a long answer is cut in the message');
   });
 });

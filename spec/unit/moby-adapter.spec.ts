@@ -96,10 +96,16 @@ describe('moby adapter (fake engine on a unix socket)', () => {
       expect(await firstValueFrom(adapter.inspect('nope'))).to.equal(null);
     });
 
-    it('fails with ProtocolError naming the field', async () => {
+    it('skips a malformed inspection as not alive, with a diagnostic naming the field on the event stream', async () => {
+      const { events, sub } = collect(adapter);
+      await fake.nextEventStream();
       fake.containers.set('bad', inspection('bad', 'bad', 0, { State: { Pid: 'abc' } }));
-      const err = await firstValueFrom(adapter.inspect('bad')).catch((e: unknown) => e);
-      expect(err).to.be.instanceOf(ProtocolError).and.include({ field: 'State.Pid', endpoint: fake.api });
+      expect(await firstValueFrom(adapter.inspect('bad'))).to.equal(null);
+      sub.unsubscribe();
+      const skipped = events.filter((e) => e.type === 'diagnostic');
+      expect(skipped).to.have.length(1);
+      expect(skipped[0]).to.include({ code: 'unreadable-inspection', id: 'bad' });
+      expect((skipped[0] as { message: string }).message).to.contain('State.Pid').and.contain('"abc"');
     });
   });
 
