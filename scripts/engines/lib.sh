@@ -10,6 +10,7 @@ set -euo pipefail
 ENGINES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RUN=${WHALEWATCHER_RUN_DIR:-/var/lib/whalewatcher-test}
 RUN=${RUN%/}
+case $RUN in /*) ;; *) RUN=$PWD/$RUN ;; esac # daemons start from /: the run folder must be absolute
 CACHE=${WHALEWATCHER_CACHE_DIR:-/var/cache/whalewatcher}
 CACHE=${CACHE%/}
 ALL_ENGINES=(docker podman containerd containerd16)

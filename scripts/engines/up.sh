@@ -259,7 +259,7 @@ CONF
 # starting
 
 # Runs COMMAND... under the reaping supervisor, detached (own session, no inherited fds),
-# output appended to LOG. The supervisor writes the daemon's PID to PIDFILE ("-": the daemon
+# output appended to LOG, working folder /. The supervisor writes the daemon's PID to PIDFILE ("-": the daemon
 # writes its own).
 launch() { # LOG PIDFILE ENV... -- COMMAND...
   local log=$1 pidfile=$2
@@ -268,7 +268,9 @@ launch() { # LOG PIDFILE ENV... -- COMMAND...
   while [ "$1" != -- ]; do env+=("$1"); shift; done
   shift
   printf '\n==== %s: starting %s\n' "$(date -Is)" "$*" >>"$log"
-  env "${env[@]}" setsid perl "$ENGINES_DIR/supervise.pl" "$pidfile" -- "$@" </dev/null >>"$log" 2>&1 9>&- &
+  # From /: a daemon must not keep (or depend on) the caller's working folder, which a test
+  # may delete (Podman's conmon breaks when its inherited working folder is gone).
+  env -C / "${env[@]}" setsid perl "$ENGINES_DIR/supervise.pl" "$pidfile" -- "$@" </dev/null >>"$log" 2>&1 9>&- &
 }
 
 # Waits until ENGINE answers. Fails loudly: daemon gone (with its log), socket never there,
