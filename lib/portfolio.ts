@@ -38,9 +38,12 @@ class ProjectSnapshot implements ComposerProject {
   }
 }
 
-/** The name index after `c` replaced `old` (no change, and no copying, when the name stayed). */
+/**
+ * The name index after `c` replaced `old`. A name is claimed when a container arrives or is
+ * renamed to it; while a container keeps its name, the index is neither read nor copied.
+ */
 function renamed(names: PMap<string, string>, c: Container, old: Container | undefined): PMap<string, string> {
-  if (old?.name === c.name && names.get(c.name) === c.id) return names;
+  if (old?.name === c.name) return names;
   return (old ? unnamed(names, old) : names).set(c.name, c.id);
 }
 
@@ -104,10 +107,12 @@ export class PortfolioSnapshot implements Portfolio {
   }
 
   /**
-   * Returns a portfolio with `c` added, or replacing the container with the same ID; `old`, that
-   * container's current version, saves the lookup when the caller has it.
+   * Returns a portfolio with `c` added, or replacing the container with the same ID. `current`,
+   * that container's current version (`null`: there is none), saves the lookup when the caller
+   * knows it.
    */
-  with(c: Container, old: Container | undefined = this.byIdOnly(c.id)): PortfolioSnapshot {
+  with(c: Container, current?: Container | null): PortfolioSnapshot {
+    const old = current === undefined ? this.byIdOnly(c.id) : (current ?? undefined);
     if (old === c) return this;
     let projects = this.projects;
     let projectOfId = this.projectOfId;
@@ -122,9 +127,12 @@ export class PortfolioSnapshot implements Portfolio {
     );
   }
 
-  /** Returns a portfolio without the container of this ID (the same portfolio if unknown). */
-  without(id: string): PortfolioSnapshot {
-    const old = this.byIdOnly(id);
+  /**
+   * Returns a portfolio without the container of this ID (the same portfolio if unknown).
+   * `current`, that container's current version, saves the lookup when the caller has it.
+   */
+  without(id: string, current?: Container): PortfolioSnapshot {
+    const old = current ?? this.byIdOnly(id);
     if (!old) return this;
     return new PortfolioSnapshot(dropFrom(this.projects, old), this.projectOfId.delete(id), unnamed(this.idByName, old));
   }

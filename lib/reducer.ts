@@ -108,6 +108,12 @@ export const composeProject = (c: ProjectInput): string => c.labels['com.docker.
 
 const none: readonly never[] = Object.freeze([]);
 
+/** The marks the events leave that carry no data: shared, so that events allocate none. */
+const startedMark: Marks = Object.freeze({ started: true });
+const diedMark: Marks = Object.freeze({ died: true });
+const pausedMark: Marks = Object.freeze({ paused: true });
+const unpausedMark: Marks = Object.freeze({ paused: false });
+
 /**
  * The state before anything is known.
  *
@@ -165,20 +171,17 @@ export function createReducer(
   const rucksackOf = config.rucksack && guarded('rucksack', config.rucksack, undefined);
 
   const build = (d: ContainerDetails): Container => {
+    // Object literals, not spreads: building containers is on every event's path.
     const base = { id: d.id, name: d.name, labels: d.labels, pid: d.pid, paused: d.paused };
     const project = projectOf(base);
-    return Object.freeze({
-      ...base,
-      project,
-      ...(d.startedAt && { startedAt: d.startedAt }),
-      ...(rucksackOf && { rucksack: rucksackOf(d) }),
-    });
+    const c: Writable<Container> = { id: d.id, name: d.name, labels: d.labels, pid: d.pid, paused: d.paused, project };
+    if (d.startedAt) c.startedAt = d.startedAt;
+    if (rucksackOf) c.rucksack = rucksackOf(d);
+    return Object.freeze(c);
   };
 
-  const relabel = (c: Container, name: string, labels: Readonly<Record<string, string>>): Container => {
-    const project = projectOf({ id: c.id, name, labels });
-    return Object.freeze({ ...c, name, labels, project });
-  };
+  const relabel = (c: Container, name: string, labels: Readonly<Record<string, string>>): Container =>
+    changed(c, c.paused, name, labels, projectOf({ id: c.id, name, labels }));
 
   return function reduce(state: WatchState, action: Action): WatchState {
     const step = new Step(state, action.at);
@@ -203,7 +206,7 @@ export function createReducer(
         inspected(step, action.id, action.requestSeq, action.details);
         break;
       case 'started':
-        step.note(action.id, { started: true });
+        step.note(action.id, startedMark);
         if (action.details) {
           step.forget(action.id);
           adopt(step, action.details);
@@ -217,7 +220,7 @@ export function createReducer(
           step.diagnose('stale-event', `died of an earlier lifetime of ${action.id} arrived late; ignored`, action.id);
           break;
         }
-        step.note(action.id, { died: true });
+        step.note(action.id, diedMark);
         if (gone) step.remove(gone);
         break;
       }
@@ -229,16 +232,17 @@ export function createReducer(
           step.diagnose('stale-event', `${action.type} of an earlier lifetime of ${action.id} arrived late; ignored`, action.id);
           break;
         }
-        step.note(action.id, { paused });
-        if (c && c.paused !== paused) step.replace(c, Object.freeze({ ...c, paused }), action.type);
+        step.note(action.id, paused ? pausedMark : unpausedMark);
+        if (c && c.paused !== paused) step.replace(c, changed(c, paused), action.type);
         break;
       }
       case 'updated': {
-        const update: Marks = {
-          ...(action.name !== undefined && { name: action.name }),
-          ...(action.labels !== undefined && { labels: action.labels }),
-        };
-        step.note(action.id, update);
+        if (step.noting) {
+          const update: Writable<Marks> = {};
+          if (action.name !== undefined) update.name = action.name;
+          if (action.labels !== undefined) update.labels = action.labels;
+          step.note(action.id, update);
+        }
         const c = step.portfolio.byIdOnly(action.id);
         if (c) {
           const next = relabel(c, action.name ?? c.name, action.labels ?? c.labels);
@@ -247,7 +251,7 @@ export function createReducer(
         break;
       }
     }
-    for (const [id, message] of failures.splice(0)) step.diagnose('option-failed', message, id);
+    if (failures.length) for (const [id, message] of failures.splice(0)) step.diagnose('option-failed', message, id);
     return step.finish();
   };
 
@@ -277,7 +281,7 @@ export function createReducer(
       if (!known || listing.full) {
         step.request(s.id, false);
       } else if (marks?.paused === undefined && known.paused !== s.paused) {
-        step.replace(known, Object.freeze({ ...known, paused: s.paused }), s.paused ? 'paused' : 'unpaused');
+        step.replace(known, changed(known, s.paused), s.paused ? 'paused' : 'unpaused');
       }
     }
     for (const known of step.portfolio.all()) {
@@ -311,7 +315,7 @@ export function createReducer(
     }
     // Whatever a list in flight says of this container is no newer than this answer, and
     // anything after it arrives as events: the list leaves the container alone.
-    if (step.listing) step.note(id, { started: true });
+    if (step.listing) step.note(id, startedMark);
     step.settle();
   }
 
@@ -339,7 +343,7 @@ export function createReducer(
       let next = relabel(known, details.name, details.labels);
       if (sameLook(known, next)) next = known;
       if (next.paused !== details.paused) {
-        step.replace(known, Object.freeze({ ...next, paused: details.paused }), details.paused ? 'paused' : 'unpaused');
+        step.replace(known, changed(next, details.paused), details.paused ? 'paused' : 'unpaused');
       } else if (next !== known) {
         step.replace(known, next);
       }
@@ -365,6 +369,19 @@ function withMarks(details: ContainerDetails, marks: Marks | undefined): Contain
     name: marks.name ?? details.name,
     labels: marks.labels ?? details.labels,
   };
+}
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * `c` with a new pause state, and optionally a new look, as a new frozen container with the same
+ * properties in the same order. One object literal: several times cheaper than a spread.
+ */
+function changed(c: Container, paused: boolean, name = c.name, labels = c.labels, project = c.project): Container {
+  const next: Writable<Container> = { id: c.id, name, labels, pid: c.pid, paused, project };
+  if ('startedAt' in c) next.startedAt = c.startedAt;
+  if ('rucksack' in c) next.rucksack = c.rucksack;
+  return Object.freeze(next);
 }
 
 function sameLook(a: Container, b: Container): boolean {
@@ -404,6 +421,11 @@ class Step {
     this.awaiting = prev.awaiting;
   }
 
+  /** Whether a list or an inspection is in flight, for which {@link note} records events. */
+  get noting(): boolean {
+    return this.listing !== null || this.inflight.size > 0;
+  }
+
   /** Records what an event said, for the list and the inspection of that container in flight. */
   note(id: string, marks: Marks): void {
     if (this.listing) {
@@ -432,13 +454,15 @@ class Step {
     this.settle();
   }
 
+  /** Adds `c`, whose ID the portfolio does not hold. */
   add(c: Container): void {
-    this.portfolio = this.portfolio.with(c);
+    this.portfolio = this.portfolio.with(c, null);
     this.emit('started', c);
   }
 
+  /** Removes `c`, a container of the portfolio. */
   remove(c: Container): void {
-    this.portfolio = this.portfolio.without(c.id);
+    this.portfolio = this.portfolio.without(c.id, c);
     this.emit('exited', c);
   }
 

@@ -56,4 +56,23 @@ describe('portfolio snapshots', () => {
     expect(q.container('web')).to.equal(twin);
     expect(p.with(twin).without('d4').container('web')).to.equal(undefined);
   });
+
+  it('lets arrivals and renames claim a name, not updates that keep it', () => {
+    const twin = c('d4', 'web', 'shop');
+    const q = p.with(twin).with(c('a1', 'web', 'shop', { paused: true }));
+    expect(q.container('web')).to.equal(twin);
+    expect(q.project('shop')?.container('web')).to.equal(twin);
+    const r = q.with(c('a1', 'www', 'shop')).with(c('a1', 'web', 'shop'));
+    expect(r.container('web')?.id).to.equal('a1');
+  });
+
+  it('takes the current version from the caller when given, and null for none', () => {
+    const paused = c('a1', 'web', 'shop', { paused: true });
+    expect(p.with(paused, web).container('a1')).to.equal(paused);
+    const q = p.with(c('e5', 'cache', 'shop'), null);
+    expect(q.containerTotal).to.equal(4);
+    expect(q.container('cache')?.id).to.equal('e5');
+    expect(p.without('a1', web).container('a1')).to.equal(undefined);
+    expect(p.without('a1', web).containerTotal).to.equal(2);
+  });
 });

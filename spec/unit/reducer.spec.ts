@@ -154,6 +154,19 @@ describe('reducer', () => {
       expect(r.events).to.have.length(2);
     });
 
+    it('keeps every property of a container, in order, through a pause and a rename', () => {
+      const startedAt = new Date(500);
+      const r = synced().do({ type: 'started', id: 'c9', details: details('c9', 900, { startedAt }), at });
+      const born = r.state.portfolio.container('c9')!;
+      r.do(ev('paused', 'c9'), { type: 'updated', id: 'c9', name: 'db', at });
+      const now = r.state.portfolio.container('c9')!;
+      expect(Object.keys(now)).to.deep.equal(Object.keys(born));
+      expect(now).to.deep.equal({ ...born, paused: true, name: 'db' });
+      expect(Object.isFrozen(now)).to.equal(true);
+      expect(r.state.portfolio.container('c1')?.startedAt).to.equal(undefined);
+      expect(r.state.portfolio.container('c1')).to.have.property('rucksack');
+    });
+
     it('restarts seen through events give exited then started', () => {
       const r = synced().do(ev('died', 'c1'), ev('started', 'c1')).answer('c1', details('c1', 101));
       expect(r.events.slice(2)).to.deep.equal(['exited c1/100', 'started c1/101']);
