@@ -20,15 +20,15 @@ import { EngineUnreachableError, ProtocolError, WhalewatcherError, WrongEngineEr
  * const { transport, close } = createUnixGrpcTransport('/run/containerd/containerd.sock');
  * const version = createClient(Version, transport);
  * console.log(await version.version({}));
- * close();
+ * await close();
  */
 export interface UnixGrpcTransport {
   /** Connect transport for `createClient(Service, transport)`. */
   readonly transport: Transport;
   /** The unix socket path the transport connects to. */
   readonly socketPath: string;
-  /** Destroys the HTTP/2 session (ending every open call) and refuses further calls. Idempotent. */
-  close(): void;
+  /** Destroys the HTTP/2 session (ending every open call) and refuses further calls; resolves once it is closed. Idempotent. */
+  close(): Promise<void>;
 }
 
 /**
@@ -55,7 +55,7 @@ export function unixSocketPath(endpoint: string): string {
  * try {
  *   const info = await createClient(Introspection, transport).server({});
  * } finally {
- *   close();
+ *   await close();
  * }
  */
 export function createUnixGrpcTransport(socketPath: string): UnixGrpcTransport {
@@ -98,12 +98,22 @@ class UnixHttp2Sessions {
     // No keepalive bookkeeping: there are no pings to postpone.
   }
 
-  close(): void {
+  /**
+   * Destroys the session on the next turn of the event loop and resolves once it is closed.
+   * Calls aborted just before still have their stream resets queued: destroying the session
+   * under them has crashed Node 20's HTTP/2 (heap corruption, or a spin at process exit) when a
+   * call failed and the watcher was closed at once.
+   */
+  close(): Promise<void> {
     this.closed = true;
     const session = this.session;
     this.session = undefined;
     this.connecting = undefined;
-    if (session && !session.destroyed) session.destroy(undefined, http2.constants.NGHTTP2_CANCEL);
+    if (!session || session.destroyed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      session.once('close', () => resolve());
+      setImmediate(() => session.destroy(undefined, http2.constants.NGHTTP2_CANCEL));
+    });
   }
 
   private connect(): Promise<http2.ClientHttp2Session> {

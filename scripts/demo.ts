@@ -152,7 +152,7 @@ function workload(endpoints: { docker: string; containerd: string; cri: string }
       await ctr(CTR_NS, 'containers', 'rm', id).catch(() => undefined);
     }
     await cri.removePodsIn([CRI_NS]).catch(() => undefined);
-    if (last) cri.close();
+    if (last) await cri.close();
   };
   return { steps, cleanup };
 }

@@ -220,8 +220,7 @@ export function createContainerdAdapter(
     },
 
     close(): Promise<void> {
-      grpc.close();
-      return Promise.resolve();
+      return grpc.close();
     },
   };
 }

@@ -73,7 +73,7 @@ export function criAdapter(
   client: CriRuntimeClient,
   api: string,
   options: CriWatchOptions,
-  release: () => void,
+  release: () => void | Promise<void>,
 ): EngineAdapter {
   const type = options.type ?? CRI_ENGINE_TYPE;
   const timeoutMs = options.callTimeout ?? 10_000;
@@ -312,13 +312,11 @@ export function criAdapter(
       }).pipe(mapError());
     },
 
-    close(): Promise<void> {
-      if (!closed) {
-        closed = true;
-        known.clear();
-        release();
-      }
-      return Promise.resolve();
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      known.clear();
+      await release();
     },
   };
 }

@@ -269,7 +269,7 @@ describeEngine('containerd', 'containerd watcher on containerd 1.7', (endpoint) 
         { headers: { 'containerd-namespace': ns } },
       );
     } finally {
-      grpc.close();
+      await grpc.close();
     }
     await waitFor(() => diagnostics.some((d) => d.code === 'unknown-event'), { what: 'unknown-event diagnostic' });
     assert.ok(watcher.portfolio.container(`${ns}/${id}`));

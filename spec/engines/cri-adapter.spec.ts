@@ -207,7 +207,7 @@ describe('CRI adapter against containerd 1.6 CRI (no container events)', functio
   });
   after(async () => {
     await cri?.removePodsIn([TEST_NAMESPACE]);
-    cri?.close();
+    await cri?.close();
   });
 
   it('goes live, tells once that it polls, and asks for resyncs every pollInterval', async () => {

@@ -39,7 +39,7 @@ describe('npm run demo (short timeline)', function () {
       const { items } = await cri.client.listPodSandbox({}, { timeoutMs: 10_000 });
       expect(items.filter((p) => p.metadata?.namespace === 'ww-demo')).to.deep.equal([]);
     } finally {
-      cri.close();
+      await cri.close();
     }
   });
 });

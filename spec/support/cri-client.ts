@@ -74,7 +74,7 @@ export interface RunningPod {
  * const cri = new CriTestClient(process.env.WHALEWATCHER_TEST_CRI!);
  * const pod = await cri.runPod({ namespace: 'ww', name: 'p', containers: [{ name: 'c' }] });
  * await cri.removePod(pod.sandboxId);
- * cri.close();
+ * await cri.close();
  */
 export class CriTestClient {
   private readonly transport;
@@ -183,8 +183,8 @@ export class CriTestClient {
   }
 
   /** Releases the connection. */
-  close(): void {
-    this.transport.close();
+  close(): Promise<void> {
+    return this.transport.close();
   }
 }
 

@@ -420,7 +420,7 @@ describe('CRI adapter (fake runtime)', () => {
 
   it('close() releases the connection once', async () => {
     let released = 0;
-    const adapter = criAdapter(new FakeRuntime().client(), '/fake/cri.sock', {}, () => released++);
+    const adapter = criAdapter(new FakeRuntime().client(), '/fake/cri.sock', {}, () => void released++);
     await adapter.close();
     await adapter.close();
     assert.equal(released, 1);
