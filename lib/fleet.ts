@@ -11,10 +11,9 @@ import {
   merge,
   mergeMap,
   take,
-  throwError,
 } from 'rxjs';
-import { WatcherAbortedError } from './errors.js';
 import { startOnSubscribe } from './operators/startOnSubscribe.js';
+import { whenSynced } from './whenSynced.js';
 import type { ComposerProject, Container, EngineRef, LifecycleEvent, Portfolio } from './model.js';
 import type { Diagnostic, Watcher, WatcherState } from './watcher.js';
 
@@ -359,30 +358,8 @@ class FleetWatcher implements Fleet {
   }
 
   ready(options: { signal?: AbortSignal } = {}): Promise<FleetPortfolio> {
-    const { signal } = options;
-    const aborted = () => new WatcherAbortedError(this.api, 'ready() was aborted', { cause: signal?.reason });
-    if (signal?.aborted) return Promise.reject(aborted());
-    if (this.#closing) return Promise.reject(new WatcherAbortedError(this.api, 'the fleet was closed'));
-    this.#start();
-    return new Promise<FleetPortfolio>((resolve, reject) => {
-      const onAbort = () => {
-        sub.unsubscribe();
-        reject(aborted());
-      };
-      const sub = this.#status
-        .pipe(
-          mergeMap((s) => {
-            if (s.state === 'failed') return throwError(() => s.error);
-            if (s.state === 'closed') return throwError(() => new WatcherAbortedError(this.api, 'the fleet was closed'));
-            return s.state === 'synced' ? [this.portfolio] : [];
-          }),
-          take(1),
-        )
-        .subscribe({ next: resolve, error: reject });
-      if (sub.closed) return;
-      signal?.addEventListener('abort', onAbort, { once: true });
-      sub.add(() => signal?.removeEventListener('abort', onAbort));
-    });
+    const start = () => this.#start();
+    return whenSynced(this.#status, () => this.portfolio, { api: this.api, what: 'fleet', start, signal: options.signal });
   }
 
   async id(): Promise<string> {

@@ -28,13 +28,14 @@ import {
 import type { Action } from './actions.js';
 import type { EngineAdapter, EngineEvent, EngineInfo } from './adapter.js';
 import { backoffDelay } from './backoff.js';
-import { EngineUnreachableError, ProtocolError, WatcherAbortedError, WrongEngineError } from './errors.js';
+import { EngineUnreachableError, ProtocolError, WrongEngineError } from './errors.js';
 import type { LifecycleEvent, Portfolio } from './model.js';
 import { coalesceMap } from './operators/coalesceMap.js';
 import { startOnSubscribe } from './operators/startOnSubscribe.js';
 import type { WatchOptions } from './options.js';
 import { PortfolioSnapshot } from './portfolio.js';
 import { type WatchState, createReducer, initialState } from './reducer.js';
+import { whenSynced } from './whenSynced.js';
 import type { Diagnostic, Watcher, WatcherState } from './watcher.js';
 
 const DEFAULT_RESYNC = 60_000;
@@ -116,33 +117,8 @@ class EngineWatcher implements Watcher {
   }
 
   ready(options: { signal?: AbortSignal } = {}): Promise<Portfolio> {
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(this.#aborted(signal));
-    if (this.#closing) return Promise.reject(new WatcherAbortedError(this.api, 'the watcher was closed'));
-    this.#start();
-    return new Promise<Portfolio>((resolve, reject) => {
-      const onAbort = () => {
-        sub.unsubscribe();
-        reject(this.#aborted(signal!));
-      };
-      const sub = this.#status
-        .pipe(
-          mergeMap((s) => {
-            if (s.state === 'failed') return throwError(() => s.error);
-            if (s.state === 'closed') return throwError(() => new WatcherAbortedError(this.api, 'the watcher was closed'));
-            return s.state === 'synced' && this.#shown ? [this.#shown] : [];
-          }),
-          take(1),
-        )
-        .subscribe({
-          next: resolve,
-          error: reject,
-          complete: () => signal?.removeEventListener('abort', onAbort),
-        });
-      if (sub.closed) return;
-      signal?.addEventListener('abort', onAbort, { once: true });
-      sub.add(() => signal?.removeEventListener('abort', onAbort));
-    });
+    const start = () => this.#start();
+    return whenSynced(this.#status, () => this.#shown, { api: this.api, what: 'watcher', start, signal: options.signal });
   }
 
   async id(): Promise<string> {
@@ -168,10 +144,6 @@ class EngineWatcher implements Watcher {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-
-  #aborted(signal: AbortSignal): WatcherAbortedError {
-    return new WatcherAbortedError(this.api, 'ready() was aborted', { cause: signal.reason });
   }
 
   async #engineInfo(): Promise<EngineInfo> {

@@ -203,6 +203,18 @@ describe('watcher surface', () => {
     await w.close();
   });
 
+  it('ready() pending at close() rejects; an aborted signal rejects at once without starting the watcher', async () => {
+    const engine = new FakeEngine();
+    const w = watch(scripted({ events: () => NEVER, list: () => of([]) }));
+    const pending = w.ready();
+    await w.close();
+    expect((await expectRejection(pending, WatcherAbortedError)).message).to.contain('the watcher was closed');
+    const idle = watch(engine);
+    await expectRejection(idle.ready({ signal: AbortSignal.abort() }), WatcherAbortedError);
+    expect(engine.calls.info + engine.calls.events, 'calls made').to.equal(0);
+    await idle.close();
+  });
+
   it('ready() rejects when its signal aborts, and the watcher stays usable', async () => {
     const w = watch(scripted({ events: () => NEVER, list: () => of([]) }));
     const ac = new AbortController();
