@@ -17,11 +17,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --only)
       [ $# -ge 2 ] || die "--only needs an engine name"
-      IFS=, read -r -a names <<<"$2"
-      for n in "${names[@]}"; do
-        engine_valid "$n" || die "unknown engine '$n' (docker, podman, containerd, containerd16)"
-        SELECTED+=("$n")
-      done
+      select_engines "$2"
       shift 2
       ;;
     --purge) PURGE=1; shift ;;

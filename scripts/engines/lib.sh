@@ -66,6 +66,17 @@ engine_valid() {
   case $1 in docker | podman | containerd | containerd16) return 0 ;; *) return 1 ;; esac
 }
 
+# Appends the engines of a comma-separated LIST to the array SELECTED, or dies naming a wrong one.
+select_engines() { # LIST
+  local -a names
+  local n
+  IFS=, read -r -a names <<<"$1"
+  for n in "${names[@]}"; do
+    engine_valid "$n" || die "unknown engine '$n' (${ALL_ENGINES[*]})"
+    SELECTED+=("$n")
+  done
+}
+
 engine_dir() { echo "$RUN/$1"; }
 engine_socket() { echo "$RUN/$1.sock"; }
 engine_log() {
