@@ -5,7 +5,7 @@ import * as https from 'node:https';
 import type { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import Docker from 'dockerode';
-import { Observable, forkJoin, map } from 'rxjs';
+import { Observable, forkJoin, map, share } from 'rxjs';
 import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WatcherAbortedError, WrongEngineError } from '../../lib/errors.js';
 import { SkippedContainers } from '../skipped.js';
@@ -98,6 +98,13 @@ class MobyAdapter implements EngineAdapter {
   /** In-flight requests and streams, aborted by close(). */
   private readonly inflight = new Set<AbortController>();
   private readonly skipped = new SkippedContainers();
+  /**
+   * `/info`, one request for all who ask while it is in flight: a session's start needs it twice
+   * (the identity, and the daemon time for the events' `since=`), and dockerd's `/info` is slow.
+   */
+  private readonly daemonInfo: Observable<unknown> = this.request('info', (signal) =>
+    this.docker().requests.info({ abortSignal: signal }),
+  ).pipe(share());
   private closed = false;
 
   constructor(host: string | undefined, private readonly options: MobyAdapterOptions) {
@@ -230,7 +237,7 @@ class MobyAdapter implements EngineAdapter {
   info(): Observable<EngineInfo> {
     return forkJoin({
       version: this.request('version', (signal) => this.docker().requests.version({ abortSignal: signal })),
-      info: this.request('info', (signal) => this.docker().requests.info({ abortSignal: signal })),
+      info: this.daemonInfo,
     }).pipe(map(({ version, info }) => this.toInfo(version as unknown, info as unknown)));
   }
 
@@ -332,7 +339,10 @@ class MobyAdapter implements EngineAdapter {
    * subscribes, and replays what happened since this time from its event buffer, closing the gap.
    */
   private async since(signal: AbortSignal): Promise<string> {
-    const info: unknown = await this.docker().requests.info({ abortSignal: signal });
+    const info = await new Promise<unknown>((resolve, reject) => {
+      const subscription = this.daemonInfo.subscribe({ next: resolve, error: reject });
+      signal.addEventListener('abort', () => (subscription.unsubscribe(), reject(signal.reason)), { once: true });
+    });
     if (!isObject(info)) throw new WrongEngineError(this.api, DOCKER_TYPE, 'an HTTP server without the Docker API (/info)');
     const systemTime = info['SystemTime'];
     const since = typeof systemTime === 'string' ? unixTimestamp(systemTime) : undefined;

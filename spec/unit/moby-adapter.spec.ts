@@ -110,6 +110,18 @@ describe('moby adapter (fake engine on a unix socket)', () => {
   });
 
   describe('events', () => {
+    it('shares one /info request between the identity and the events start that ask at once; later ones ask again', async () => {
+      const infos = () => fake.requests.filter((r) => r.startsWith('/info') || /\/v[\d.]+\/info/.test(r)).length;
+      const identity = firstValueFrom(adapter.info());
+      const { sub } = collect(adapter);
+      await identity;
+      await fake.nextEventStream();
+      expect(infos(), '/info requests for identity + since=').to.equal(1);
+      await firstValueFrom(adapter.info());
+      expect(infos(), '/info after the first one completed').to.equal(2);
+      sub.unsubscribe();
+    });
+
     it('subscribes with filters and since=<daemon time>, emits live first, then normalized events', async () => {
       const { events, errors, sub } = collect(adapter);
       const res = await fake.nextEventStream();
