@@ -4,12 +4,10 @@
  *
  * @module
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ctrAt, ctrRunFlags, importTestImage, socketPath, testEngines } from '../../spec/support/engines.js';
+import { connectUpstream, listenOnUnixSocket } from '../../spec/support/unix-socket-server.js';
 
 /** Label on every Docker container the benchmark creates; the cleanup removes exactly these. */
 export const BENCH_LABEL = 'whalewatcher.bench';
@@ -194,21 +192,9 @@ export interface CountingProxy {
  * every gRPC call (containerd's API), is recorded as `stream <id>`.
  */
 export async function countingProxy(target: string, protocol: 'http1' | 'http2'): Promise<CountingProxy> {
-  const dir = mkdtempSync(join(tmpdir(), 'ww-bench-proxy-'));
-  const path = join(dir, 'proxy.sock');
-  const sockets = new Set<net.Socket>();
   const requests: string[] = [];
   const server = net.createServer((client) => {
-    const upstream = net.connect(socketPath(target));
-    sockets.add(client).add(upstream);
-    const cleanup = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', cleanup).on('close', cleanup);
-    upstream.on('error', cleanup).on('close', cleanup);
+    const upstream = connectUpstream(client, socketPath(target));
     const count = protocol === 'http1' ? http1Counter(requests) : http2Counter(requests);
     client.on('data', (b: Buffer) => {
       count(b);
@@ -216,19 +202,8 @@ export async function countingProxy(target: string, protocol: 'http1' | 'http2')
     });
     upstream.on('data', (b: Buffer) => client.write(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
   });
-  await new Promise<void>((r) => server.listen(path, r));
-  return {
-    path,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        });
-      }),
-  };
+  const unix = await listenOnUnixSocket(server, 'bench-proxy');
+  return { path: unix.path, requests, close: unix.close };
 }
 
 function http1Counter(requests: string[]): (b: Buffer) => void {

@@ -24,6 +24,7 @@ import {
   waitFor,
 } from '../support/engines.js';
 import { CtrContainers } from './containerd-support.js';
+import { activeResources } from '../support/reliability-helpers.js';
 
 const ns = 'ww-test';
 
@@ -39,11 +40,6 @@ async function removeNamespace(namespace: string): Promise<void> {
   }
   for (const blob of await list('content', 'ls', '-q')) await ctr(namespace, 'content', 'rm', blob).catch(() => undefined);
   await ctr('default', 'namespaces', 'rm', namespace).catch(() => undefined);
-}
-
-/** Node's active handles (`process.getActiveResourcesInfo`, missing from the pinned @types/node). */
-function activeResources(): string[] {
-  return (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo();
 }
 
 describeEngine('containerd', 'containerd watcher on containerd 1.7', (endpoint) => {

@@ -4,7 +4,7 @@
  * client. Never two CRI watchers on one runtime at once: every test closes its watcher.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { filter, firstValueFrom, timeout, type Subscription } from 'rxjs';
 import { WrongEngineError } from '../../lib/errors.js';
@@ -13,23 +13,13 @@ import type { Diagnostic, Watcher, WatcherState } from '../../lib/watcher.js';
 import { criWatcher, type CriWatchOptions } from '../../engines/cri/index.js';
 import { CriTestClient, TEST_NAMESPACE, type RunningPod } from '../support/cri-client.js';
 import { crashEngine, enginePid, isProvisioned, requireEngine, restartEngine, waitFor, skipOrFail } from '../support/engines.js';
+import { openSockets } from '../support/reliability-helpers.js';
 
 const NS = TEST_NAMESPACE;
 
 /** Our test pods' containers and sandboxes in a portfolio. */
 function ours(p: Portfolio): Container[] {
   return p.containers().filter((c) => c.labels['io.kubernetes.pod.namespace'] === NS);
-}
-
-/** Open socket file descriptors of this process (ref'd or not, unlike getActiveResourcesInfo). */
-function openSockets(): number {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
-    } catch {
-      return false; // closed meanwhile
-    }
-  }).length;
 }
 
 function cmdline(pid: number): string[] {

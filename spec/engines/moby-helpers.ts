@@ -2,13 +2,11 @@
  * Helpers of the moby engine suites (Docker and Podman through the Docker API): the engine's
  * own answer through the Docker CLI, in the shape of the watcher's containers.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PRIVILEGED_LABEL } from '../../engines/moby/adapter.js';
 import type { Portfolio } from '../../lib/model.js';
 import { crashEngine, docker, dockerWith, isProvisioned, restartEngine, testEngines, uniqueName } from '../support/engines.js';
+import { connectUpstream, listenOnUnixSocket } from '../support/unix-socket-server.js';
 
 /** The two engines behind the Docker API, as the suites iterate them. */
 export const MOBY_ENGINES = [
@@ -138,9 +136,6 @@ export interface HoldingProxy {
  * the time it lands). Everything else passes through.
  */
 export async function holdingProxy(target: string, match: RegExp, hold: 'request' | 'response'): Promise<HoldingProxy> {
-  const dir = mkdtempSync(join(tmpdir(), 'ww-moby-proxy-'));
-  const path = join(dir, 'proxy.sock');
-  const sockets = new Set<net.Socket>();
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   let onHeld!: () => void;
@@ -149,16 +144,7 @@ export async function holdingProxy(target: string, match: RegExp, hold: 'request
   const requests: string[] = [];
   const u8 = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   const server = net.createServer((client) => {
-    const upstream = net.connect(target.replace(/^unix:\/\//, ''));
-    sockets.add(client).add(upstream);
-    const cleanup = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', cleanup).on('close', cleanup);
-    upstream.on('error', cleanup).on('close', cleanup);
+    const upstream = connectUpstream(client, target.replace(/^unix:\/\//, ''));
     let holding: 'request' | 'response' | undefined;
     const queued: Buffer[] = [];
     void released.then(() => {
@@ -182,20 +168,15 @@ export async function holdingProxy(target: string, match: RegExp, hold: 'request
       else client.write(u8(b));
     });
   });
-  await new Promise<void>((r) => server.listen(path, r));
+  const unix = await listenOnUnixSocket(server, 'moby-proxy');
   return {
-    api: `unix://${path}`,
+    api: `unix://${unix.path}`,
     requests,
     held,
     release,
-    close: () =>
-      new Promise<void>((resolve) => {
-        release();
-        for (const s of sockets) s.destroy();
-        server.close(() => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        });
-      }),
+    close: () => {
+      release();
+      return unix.close();
+    },
   };
 }

@@ -5,11 +5,7 @@
  *
  * @module
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
-import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { anyPack, timestampNow } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
@@ -21,6 +17,7 @@ import { Introspection } from '../../protos/gen/containerd/services/introspectio
 import { Namespaces } from '../../protos/gen/containerd/services/namespaces/v1/namespace_pb.js';
 import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js';
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
+import { listenOnUnixSocket } from './unix-socket-server.js';
 import { ProcessSchema, type Process, type Status } from '../../protos/gen/containerd/types/task_pb.js';
 import {
   ContainerEventResponseSchema,
@@ -84,26 +81,8 @@ class StreamHub<T> {
 
 /** Serves `routes` over HTTP/2 on a fresh unix socket. */
 async function serve(name: string, routes: (router: ConnectRouter) => void): Promise<{ socket: string; close(): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), `ww-rel-${name}-`));
-  const socket = join(dir, `${name}.sock`);
-  const server = http2.createServer(connectNodeAdapter({ routes }));
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(socket, r));
-  return {
-    socket,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        });
-      }),
-  };
+  const unix = await listenOnUnixSocket(http2.createServer(connectNodeAdapter({ routes })), `rel-${name}`);
+  return { socket: unix.path, close: unix.close };
 }
 
 /** containerd's type URLs are bare full names (`containerd.events.TaskStart`). */

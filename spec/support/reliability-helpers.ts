@@ -6,15 +6,15 @@
  *
  * @module
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
 import { WhalewatcherError } from '../../lib/errors.js';
 import type { LifecycleEvent, Portfolio } from '../../lib/model.js';
 import type { Watcher, WatcherState } from '../../lib/watcher.js';
 import { REPO_ROOT } from './engines.js';
+import { listenOnUnixSocket } from './unix-socket-server.js';
 
 /** True when the long (soak) versions run: `WHALEWATCHER_SOAK=1` (`npm run test:soak`). */
 export const SOAK = process.env['WHALEWATCHER_SOAK'] === '1';
@@ -32,6 +32,17 @@ export function activeResources(): string[] {
 /** Open file descriptors of this process. */
 export function openFds(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** Open socket file descriptors of this process (ref'd or not, unlike `activeResources()`). */
+export function openSockets(): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false; // closed meanwhile
+    }
+  }).length;
 }
 
 /** What the open file descriptors point to (`socket:[inode]`, `pipe:[…]`, paths), for diagnostics. */
@@ -192,28 +203,12 @@ export function illegalSequences(events: readonly LifecycleEvent[], keep: (id: s
 
 /** A unix socket server that accepts connections and never answers. */
 export async function silentServer(): Promise<{ api: string; connections: () => number; close(): Promise<void> }> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ww-rel-silent-'));
-  const sock = path.join(dir, 'silent.sock');
-  const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined);
     s.resume();
   });
-  await new Promise<void>((r) => server.listen(sock, r));
-  return {
-    api: `unix://${sock}`,
-    connections: () => sockets.size,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        });
-      }),
-  };
+  const unix = await listenOnUnixSocket(server, 'rel-silent');
+  return { api: `unix://${unix.path}`, connections: unix.connections, close: unix.close };
 }
 
 // ---------------------------------------------------------------------------------------------

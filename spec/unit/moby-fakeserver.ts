@@ -1,9 +1,6 @@
 // A fake Docker Engine API on a unix socket, for the moby adapter's unit tests.
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
-import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { listenOnUnixSocket } from '../support/unix-socket-server.js';
 
 export interface FakeDocker {
   readonly socketPath: string;
@@ -38,34 +35,7 @@ export function inspection(id: string, name: string, pid: number, more: Record<s
 }
 
 export async function startFakeDocker(): Promise<FakeDocker> {
-  const dir = mkdtempSync(join(tmpdir(), 'ww-fake-docker-'));
-  const socketPath = join(dir, 'docker.sock');
-  const sockets = new Set<Socket>();
   const waiters: { n: number; resolve: (r: http.ServerResponse) => void }[] = [];
-  const fake: FakeDocker = {
-    socketPath,
-    api: `unix://${socketPath}`,
-    requests: [],
-    eventStreams: [],
-    containers: new Map(),
-    version: { Version: '20.10.24', ApiVersion: '1.41', Components: [{ Name: 'Engine', Version: '20.10.24' }] },
-    info: () => ({ ID: 'AAAA:BBBB', Name: 'fakehost', ServerVersion: '20.10.24', SystemTime: '2024-01-02T03:04:05.123456789Z', DockerRootDir: '/var/lib/docker' }),
-    connections: () => sockets.size,
-    nextEventStream(n) {
-      const want = n ?? fake.eventStreams.length + 1;
-      const have = fake.eventStreams[want - 1];
-      if (have) return Promise.resolve(have);
-      return new Promise((resolve) => waiters.push({ n: want, resolve }));
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        });
-      }),
-  };
   const json = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(body));
@@ -106,10 +76,23 @@ export async function startFakeDocker(): Promise<FakeDocker> {
     }
     json(res, 404, { message: 'page not found' });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  const unix = await listenOnUnixSocket(server, 'docker');
+  const fake: FakeDocker = {
+    socketPath: unix.path,
+    api: `unix://${unix.path}`,
+    requests: [],
+    eventStreams: [],
+    containers: new Map(),
+    version: { Version: '20.10.24', ApiVersion: '1.41', Components: [{ Name: 'Engine', Version: '20.10.24' }] },
+    info: () => ({ ID: 'AAAA:BBBB', Name: 'fakehost', ServerVersion: '20.10.24', SystemTime: '2024-01-02T03:04:05.123456789Z', DockerRootDir: '/var/lib/docker' }),
+    connections: unix.connections,
+    nextEventStream(n) {
+      const want = n ?? fake.eventStreams.length + 1;
+      const have = fake.eventStreams[want - 1];
+      if (have) return Promise.resolve(have);
+      return new Promise((resolve) => waiters.push({ n: want, resolve }));
+    },
+    close: unix.close,
+  };
   return fake;
 }
