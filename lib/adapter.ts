@@ -129,6 +129,9 @@ export interface EngineAdapter {
   inspect(id: string): Observable<ContainerDetails | null>;
   /** Engine identity; emits once, then completes. */
   info(): Observable<EngineInfo>;
-  /** Releases every socket and agent the adapter holds. Called once by the watcher's `close()`. */
+  /**
+   * Releases every socket and agent the adapter holds; calls and streams still open end with an
+   * error. Called once by the watcher's `close()`, after it unsubscribed.
+   */
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { PRIVILEGED_LABEL, createMobyAdapter } from '../../engines/moby/adapter.js';
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
+import { WatcherAbortedError } from '../../lib/errors.js';
 import { describeEngine, docker, uniqueName, waitFor } from '../support/engines.js';
 import { MOBY_ENGINES, engineAnswer, holdingProxy, removeTestContainers, run } from './moby-helpers.js';
 
@@ -121,12 +122,14 @@ for (const engine of MOBY_ENGINES) {
       }
     });
 
-    it('closes without leaving sockets behind', async () => {
+    it('closes without leaving sockets behind; a stream still open ends with WatcherAbortedError', async () => {
       const a = createMobyAdapter(endpoint());
-      const sub = a.events().subscribe();
+      const ended: unknown[] = [];
+      const sub = a.events().subscribe({ error: (e: unknown) => ended.push(e) });
       await lastValueFrom(a.list().pipe(toArray()));
       await a.close();
       sub.unsubscribe();
+      for (const e of ended) expect(e).to.be.instanceOf(WatcherAbortedError);
     });
   });
 }
