@@ -2,7 +2,8 @@
  * `npm run bench` (`-- --quick` for the short run): every figure of issue 8 next to its
  * baseline, measured side by side in the same run, medians of several repetitions. Prints the
  * table (figure, value, baseline, ratio, target, MISSED marks) on stdout, progress on stderr,
- * and writes `bench/latest.json` plus `bench/<full|quick>.json` with date and machine.
+ * and writes `bench/latest.json` plus, unless `--only` picks sections, `bench/<full|quick>.json`,
+ * with date and machine.
  *
  * Needs the private engines for sections 1, 2, 5 and 6 (`npm run engines:up`); without them
  * those sections are reported as SKIPPED. Every container the benchmark creates carries the
@@ -191,7 +192,9 @@ async function main(): Promise<number> {
   mkdirSync(dir, { recursive: true });
   const json = JSON.stringify(result, null, 2) + '\n';
   writeFileSync(path.join(dir, 'latest.json'), json);
-  writeFileSync(path.join(dir, `${config.mode}.json`), json);
+  // A run of some sections only (`--only`) is no record of the whole benchmark: it does not
+  // replace bench/full.json or bench/quick.json.
+  if (!only) writeFileSync(path.join(dir, `${config.mode}.json`), json);
 
   const m = result.machine;
   console.log(`whalewatcher bench (${config.mode}), ${result.date}, ${m.cpu} × ${m.cpus}, ${m.memoryGB} GB, ${m.os}, Node ${m.node}` +
