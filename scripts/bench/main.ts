@@ -202,7 +202,7 @@ async function main(): Promise<number> {
   console.log(table(rows, skipped));
   const missed = rows.filter((r) => r.target && !r.target.met);
   console.log(missed.length ? `MISSED: ${missed.map((r) => r.figure).join('; ')}` : 'all targets met');
-  console.log(`took ${seconds.toFixed(1)} s; JSON in bench/latest.json and bench/${config.mode}.json`);
+  console.log(`took ${seconds.toFixed(1)} s; JSON in bench/latest.json${only ? '' : ` and bench/${config.mode}.json`}`);
   return 0;
 }
 
