@@ -22,7 +22,11 @@ export type WatcherState =
  * w.diagnostics$.subscribe((d) => console.debug(`[${d.code}] ${d.message}`));
  */
 export interface Diagnostic {
-  /** Machine-readable kind, e.g. `unknown-event`, `stale-inspection`, `no-events-fallback`. */
+  /**
+   * Machine-readable kind, e.g. `unknown-event`, `stale-event`, `no-events-fallback`,
+   * `option-failed`, or for a container left out because the engine described it unreadably
+   * `unknown-status`, `no-pid`, `unreadable-status`, `unreadable-inspection`.
+   */
   readonly code: string;
   /** Human-readable explanation. */
   readonly message: string;
