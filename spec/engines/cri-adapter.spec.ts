@@ -54,14 +54,20 @@ describe('CRI adapter against containerd 1.7 CRI', function () {
     cri = new CriTestClient(socket);
     await cri.removePodsIn([TEST_NAMESPACE]);
   });
-  beforeEach(() => {
+  beforeEach(async () => {
+    // Event subscriptions ended earlier (by this or another suite, or a killed run) would each
+    // take one of the next events: let them have theirs first.
+    await cri.flushStaleSubscriptions(TEST_NAMESPACE);
     adapter = createCriAdapter(socket);
   });
   afterEach(async () => {
     await adapter?.close();
     await cri?.removePodsIn([TEST_NAMESPACE]);
   });
-  after(() => cri?.close());
+  after(async () => {
+    await cri?.flushStaleSubscriptions(TEST_NAMESPACE); // the next suite starts without stale subscriptions
+    await cri?.close();
+  });
 
   it('tells the runtime and this host', async () => {
     const info = await firstValueFrom(adapter.info());

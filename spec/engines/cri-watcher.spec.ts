@@ -82,12 +82,20 @@ describe('criWatcher against containerd 1.7 CRI', function () {
     cri = new CriTestClient(socket);
     await cri.removePodsIn([NS]);
   });
+  beforeEach(async () => {
+    // Event subscriptions ended earlier (a closed watcher, another suite, a killed run) would
+    // each take one of the next events: let them have theirs first.
+    await cri.flushStaleSubscriptions(NS);
+  });
   afterEach(async () => {
     await w?.close(); // never two CRI watchers on one runtime at once
     w = undefined;
     await cri?.removePodsIn([NS]);
   });
-  after(() => cri?.close());
+  after(async () => {
+    await cri?.flushStaleSubscriptions(NS); // the next suite starts without stale subscriptions
+    await cri?.close();
+  });
 
   it('sees pods started while watching: unique names, true PIDs, labels; each start and stop once', async () => {
     w = criWatcher(socket, fast);
@@ -147,6 +155,26 @@ describe('criWatcher against containerd 1.7 CRI', function () {
       }
       const appStart = rec.events.find((e) => e.type === 'started' && e.container.id === a.containers['app'])!;
       assert.ok(Math.abs(appStart.at.getTime() - Date.now()) < 60_000, 'engine event time');
+    } finally {
+      rec.stop();
+    }
+  });
+
+  it('repairs with its resync what stale subscriptions took from the shared event channel', async () => {
+    // Four stale subscriptions queue before the watcher's: they take the next four events, all
+    // the events of a one-container pod's start (sandbox and container created and started).
+    await cri.leaveStaleSubscriptions(4);
+    w = criWatcher(socket, { ...fast, resyncInterval: 1_000 });
+    const rec = record(w);
+    try {
+      await w.ready({ signal: AbortSignal.timeout(15_000) });
+      const t0 = Date.now();
+      const pod = await cri.runPod({ namespace: NS, name: 'unannounced', containers: [{ name: 'app' }] });
+      const p = await portfolioWhere(w, (p) => ours(p).length === 2, 10_000, 'the pod, found by a resync');
+      console.log(`      the pod whose start events were taken showed up after ${Date.now() - t0} ms (resync every 1000 ms)`);
+      await assertMatchesRuntime(cri, p);
+      for (const id of idsOf(pod)) assert.equal(rec.count('started', id), 1, `one start of ${id}`);
+      assert.deepEqual(rec.states.map((s) => s.state).filter((s) => s === 'reconnecting'), [], 'no reconnect');
     } finally {
       rec.stop();
     }

@@ -182,6 +182,58 @@ export class CriTestClient {
     return alive;
   }
 
+  /**
+   * Leaves `n` stale event subscriptions behind. containerd 1.7 keeps serving a cancelled
+   * `GetContainerEvents` call until its next event: the call's reader takes that one event from
+   * the channel all subscribers share, then notices and ends. So each of these takes one of the
+   * runtime's next events away from every other subscriber (as each closed watcher does).
+   */
+  async leaveStaleSubscriptions(n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const ac = new AbortController();
+      const ended = this.client.getContainerEvents({}, { signal: ac.signal })[Symbol.asyncIterator]().next().catch(() => undefined);
+      await this.client.version({ version: '0.1.0' }, this.opts); // the runtime has seen the call
+      ac.abort();
+      await ended;
+    }
+  }
+
+  /**
+   * Runs and removes throwaway pods in `namespace` until a fresh event subscription gets an
+   * event: then every stale subscription queued before it has taken its one (see
+   * {@link leaveStaleSubscriptions}). Cancelled, that subscription is stale itself: one more pod
+   * gives it its one event. Afterwards the next events reach live subscribers (what is left of
+   * that pod's events stays buffered, and a watcher drops it as older than its subscription).
+   * Returns the number of pods it took.
+   */
+  async flushStaleSubscriptions(namespace: string, maxPods = 30): Promise<number> {
+    const ac = new AbortController();
+    let seen = false;
+    const first = this.client
+      .getContainerEvents({}, { signal: ac.signal })
+      [Symbol.asyncIterator]()
+      .next()
+      .then(
+        () => void (seen = true),
+        () => undefined,
+      );
+    await this.client.version({ version: '0.1.0' }, this.opts);
+    let pods = 0;
+    try {
+      while (!seen && pods < maxPods) {
+        const pod = await this.runPod({ namespace, name: `flush-${pods++}`, containers: [] });
+        await this.removePod(pod.sandboxId);
+      }
+    } finally {
+      ac.abort();
+      await first;
+    }
+    if (!seen) throw new Error(`flushStaleSubscriptions: no event reached a fresh subscriber after ${pods} pods`);
+    const last = await this.runPod({ namespace, name: `flush-${pods++}`, containers: [] });
+    await this.removePod(last.sandboxId);
+    return pods;
+  }
+
   /** Releases the connection. */
   close(): Promise<void> {
     return this.transport.close();
