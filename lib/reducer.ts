@@ -172,8 +172,7 @@ export function createReducer(
 
   const build = (d: ContainerDetails): Container => {
     // Object literals, not spreads: building containers is on every event's path.
-    const base = { id: d.id, name: d.name, labels: d.labels, pid: d.pid, paused: d.paused };
-    const project = projectOf(base);
+    const project = projectOf({ id: d.id, name: d.name, labels: d.labels });
     const c: Writable<Container> = { id: d.id, name: d.name, labels: d.labels, pid: d.pid, paused: d.paused, project };
     if (d.startedAt) c.startedAt = d.startedAt;
     if (rucksackOf) c.rucksack = rucksackOf(d);

@@ -34,36 +34,38 @@ interface Inspection {
 
 /**
  * The engine's own answer: `docker ps -a` (Podman's `ps` without `-a` omits paused containers),
- * then `docker inspect`, keeping those with a PID; sorted by ID. Retries when a container
- * vanishes between the two calls.
+ * then `docker inspect`, keeping those with a PID; sorted by ID. When the one inspection fails
+ * (a container removed meanwhile, or one dockerd still lists after a crash but cannot inspect),
+ * each container is inspected alone and those that fail are left out: none of them is alive.
  */
 export async function engineAnswer(endpoint: string): Promise<Seen[]> {
-  for (let attempt = 0; ; attempt++) {
-    const ids = (await docker(endpoint, 'ps', '-a', '-q', '--no-trunc')).split('\n').filter(Boolean);
-    if (ids.length === 0) return [];
-    let text: string;
-    try {
-      text = await dockerWith(endpoint, ['inspect', ...ids], { timeoutMs: 60_000 });
-    } catch (err) {
-      if (attempt < 5) continue; // a container was removed meanwhile
-      throw err;
+  const ids = (await docker(endpoint, 'ps', '-a', '-q', '--no-trunc')).split('\n').filter(Boolean);
+  if (ids.length === 0) return [];
+  let inspections: Inspection[];
+  try {
+    inspections = JSON.parse(await dockerWith(endpoint, ['inspect', ...ids], { timeoutMs: 60_000 })) as Inspection[];
+  } catch {
+    inspections = [];
+    for (const id of ids) {
+      const one = await docker(endpoint, 'inspect', id).catch(() => '');
+      if (one) inspections.push(...(JSON.parse(one) as Inspection[]));
     }
-    return (JSON.parse(text) as Inspection[])
-      .filter((c) => c.State.Pid > 0)
-      .map((c) => {
-        const labels = { ...(c.Config.Labels ?? {}) };
-        if (c.HostConfig?.Privileged) labels[PRIVILEGED_LABEL] = '';
-        return {
-          id: c.Id,
-          name: c.Name.replace(/^\//, ''),
-          pid: c.State.Pid,
-          paused: c.State.Paused,
-          project: labels['com.docker.compose.project'] ?? '',
-          labels,
-        };
-      })
-      .sort((a, b) => a.id.localeCompare(b.id));
   }
+  return inspections
+    .filter((c) => c.State.Pid > 0)
+    .map((c) => {
+      const labels = { ...(c.Config.Labels ?? {}) };
+      if (c.HostConfig?.Privileged) labels[PRIVILEGED_LABEL] = '';
+      return {
+        id: c.Id,
+        name: c.Name.replace(/^\//, ''),
+        pid: c.State.Pid,
+        paused: c.State.Paused,
+        project: labels['com.docker.compose.project'] ?? '',
+        labels,
+      };
+    })
+    .sort((a, b) => a.id.localeCompare(b.id));
 }
 
 /** The watcher's portfolio in the same shape, sorted by ID. */

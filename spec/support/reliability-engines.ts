@@ -12,6 +12,7 @@ import { mobyWatcher } from '../../engines/moby/index.js';
 import type { Portfolio } from '../../lib/model.js';
 import type { WatchOptions } from '../../lib/options.js';
 import type { Watcher } from '../../lib/watcher.js';
+import { engineAnswer } from '../engines/moby-helpers.js';
 import { CriTestClient } from './cri-client.js';
 import { type EngineName, ctr, ctrRunFlags, docker, dockerWith, testEngines, uniqueName, waitFor } from './engines.js';
 import { sleep } from './reliability-helpers.js';
@@ -69,28 +70,9 @@ export function mobyDriver(title: string, engine: 'docker' | 'podman', endpoint:
   };
 }
 
-/**
- * Docker's or Podman's truth: `ps -a` (Podman's `ps` omits paused containers), then one
- * `inspect` of them all; when that fails because a listed container cannot be inspected (gone
- * meanwhile, or a ghost that dockerd keeps listing after a crash), each one on its own, skipping
- * those. Containers with a PID, as `id pid running|paused`, sorted.
- */
+/** Docker's or Podman's truth ({@link engineAnswer}): containers with a PID, as `id pid running|paused`, sorted. */
 async function mobyTruth(endpoint: string): Promise<string[]> {
-  const ids = (await docker(endpoint, 'ps', '-a', '-q', '--no-trunc')).split('\n').filter(Boolean);
-  if (ids.length === 0) return [];
-  const format = ['--format', '{{.Id}} {{.State.Pid}} {{.State.Paused}}'];
-  let lines: string[];
-  try {
-    lines = (await dockerWith(endpoint, ['inspect', ...format, ...ids], { timeoutMs: 60_000 })).split('\n');
-  } catch {
-    lines = [];
-    for (const id of ids) lines.push(await docker(endpoint, 'inspect', ...format, id).catch(() => ''));
-  }
-  return lines
-    .map((l) => l.trim().split(' '))
-    .filter(([id, pid]) => id && Number(pid) > 0)
-    .map(([id, pid, paused]) => `${id} ${pid} ${paused === 'true' ? 'paused' : 'running'}`)
-    .sort();
+  return (await engineAnswer(endpoint)).map((c) => `${c.id} ${c.pid} ${c.paused ? 'paused' : 'running'}`).sort();
 }
 
 /** containerd 1.7 through ctr, in one namespace (the watcher watches only that one). */
