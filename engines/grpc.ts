@@ -87,6 +87,7 @@ class UnixHttp2Sessions {
   ): Promise<http2.ClientHttp2Stream> {
     const session = await this.connect();
     const stream = session.request({ ...headers, ':method': method, ':path': path }, options);
+    resetOnNextTurn(stream);
     if (this.streams++ === 0) session.ref();
     stream.once('close', () => {
       if (--this.streams === 0 && !session.destroyed) session.unref();
@@ -99,10 +100,9 @@ class UnixHttp2Sessions {
   }
 
   /**
-   * Destroys the session on the next turn of the event loop and resolves once it is closed.
-   * Calls aborted just before still have their stream resets queued: destroying the session
-   * under them has crashed Node 20's HTTP/2 (heap corruption, or a spin at process exit) when a
-   * call failed and the watcher was closed at once.
+   * Destroys the session on the next turn of the event loop, after the resets of calls cancelled
+   * just before (see {@link resetOnNextTurn}) and outside of the session's own frame processing,
+   * and resolves once it is closed.
    */
   close(): Promise<void> {
     this.closed = true;
@@ -161,6 +161,20 @@ class UnixHttp2Sessions {
     this.connecting = connecting;
     return connecting;
   }
+}
+
+/**
+ * Makes `stream.close()`, by which connect-node cancels a call, take effect on the next turn of the
+ * event loop. A cancel usually runs in a promise callback, and Node drains promise callbacks while
+ * the HTTP/2 session is still inside its frame processing (right after another call's answer, say
+ * an UNIMPLEMENTED that fails the watcher): a stream reset submitted from there corrupts Node 20's
+ * heap ("corrupted size vs. prev_size", SIGSEGV, later and anywhere).
+ */
+function resetOnNextTurn(stream: http2.ClientHttp2Stream): void {
+  const close = stream.close.bind(stream);
+  stream.close = (code?: number, callback?: () => void) => {
+    setImmediate(() => close(code, callback));
+  };
 }
 
 function connectErrorFromReason(err: unknown): ConnectError {
