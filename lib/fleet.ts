@@ -173,17 +173,14 @@ class Member {
   }
 }
 
-class TaggedProject implements ComposerProject {
+/** A source's containers (a project's or a portfolio's), tagged with the member's engine. */
+abstract class TaggedContainers<S extends ComposerProject | Portfolio> {
   #containers?: readonly Container[];
 
   constructor(
-    readonly source: ComposerProject,
+    readonly source: S,
     readonly member: Member,
   ) {}
-
-  get name(): string {
-    return this.source.name;
-  }
 
   containers(): readonly Container[] {
     return (this.#containers ??= Object.freeze(this.source.containers().map((c) => this.member.tag(c))));
@@ -192,6 +189,13 @@ class TaggedProject implements ComposerProject {
   container(nameOrId: string): Container | undefined {
     const c = this.source.container(nameOrId);
     return c && this.member.tag(c);
+  }
+}
+
+/** One engine's project, its containers tagged with the engine. */
+class TaggedProject extends TaggedContainers<ComposerProject> implements ComposerProject {
+  get name(): string {
+    return this.source.name;
   }
 
   containerNames(): readonly string[] {
@@ -227,14 +231,7 @@ class MergedProject implements ComposerProject {
 }
 
 /** One engine's portfolio, its containers tagged with the engine. */
-class EnginePortfolio implements Portfolio {
-  #containers?: readonly Container[];
-
-  constructor(
-    readonly source: Portfolio,
-    readonly member: Member,
-  ) {}
-
+class EnginePortfolio extends TaggedContainers<Portfolio> implements Portfolio {
   get containerTotal(): number {
     return this.source.containerTotal;
   }
@@ -246,15 +243,6 @@ class EnginePortfolio implements Portfolio {
   project(name: string): ComposerProject | undefined {
     const p = this.source.project(name);
     return p && this.member.project(p);
-  }
-
-  container(nameOrId: string): Container | undefined {
-    const c = this.source.container(nameOrId);
-    return c && this.member.tag(c);
-  }
-
-  containers(): readonly Container[] {
-    return (this.#containers ??= Object.freeze(this.source.containers().map((c) => this.member.tag(c))));
   }
 }
 
