@@ -87,7 +87,6 @@ class UnixHttp2Sessions {
   ): Promise<http2.ClientHttp2Stream> {
     const session = await this.connect();
     const stream = session.request({ ...headers, ':method': method, ':path': path }, options);
-    resetOnNextTurn(stream);
     if (this.streams++ === 0) session.ref();
     stream.once('close', () => {
       if (--this.streams === 0 && !session.destroyed) session.unref();
@@ -101,7 +100,7 @@ class UnixHttp2Sessions {
 
   /**
    * Destroys the session on the next turn of the event loop, after the resets of calls cancelled
-   * just before (see {@link resetOnNextTurn}) and outside of the session's own frame processing,
+   * just before (see {@link abortOnNextTurn}) and outside of the session's own frame processing,
    * and resolves once it is closed.
    */
   close(): Promise<void> {
@@ -163,20 +162,6 @@ class UnixHttp2Sessions {
   }
 }
 
-/**
- * Makes `stream.close()`, by which connect-node cancels a call, take effect on the next turn of the
- * event loop. A cancel usually runs in a promise callback, and Node drains promise callbacks while
- * the HTTP/2 session is still inside its frame processing (right after another call's answer, say
- * an UNIMPLEMENTED that fails the watcher): a stream reset submitted from there corrupts Node 20's
- * heap ("corrupted size vs. prev_size", SIGSEGV, later and anywhere).
- */
-function resetOnNextTurn(stream: http2.ClientHttp2Stream): void {
-  const close = stream.close.bind(stream);
-  stream.close = (code?: number, callback?: () => void) => {
-    setImmediate(() => close(code, callback));
-  };
-}
-
 function connectErrorFromReason(err: unknown): ConnectError {
   const code = nodeErrorCodes(err).includes('ECONNREFUSED') ? Code.Unavailable : Code.Internal;
   const ce = ConnectError.from(err, code);
@@ -209,6 +194,20 @@ const NODE_ERROR_CODES = [
 ];
 
 /**
+ * Aborts a gRPC call's controller on the next turn of the event loop. Unsubscribing often runs in
+ * a promise callback, which Node drains while an HTTP/2 session is still inside its frame
+ * processing (right after another call's answer, say an UNIMPLEMENTED that fails the watcher);
+ * connect-node would reset the cancelled stream from there, and such a reset corrupts Node 20's
+ * heap ("corrupted size vs. prev_size", SIGSEGV, later and anywhere).
+ *
+ * @example
+ * return () => abortOnNextTurn(abort); // an Observable's teardown
+ */
+export function abortOnNextTurn(abort: AbortController): void {
+  setImmediate(() => abort.abort());
+}
+
+/**
  * A cold Observable of one unary gRPC call (or any abortable promise): each subscription makes
  * the call, emits its answer and completes; unsubscribing aborts it.
  *
@@ -227,7 +226,7 @@ export function fromCall<T>(call: (signal: AbortSignal) => Promise<T>): Observab
         if (!abort.signal.aborted) subscriber.error(err);
       },
     );
-    return () => abort.abort();
+    return () => abortOnNextTurn(abort);
   });
 }
 
@@ -255,7 +254,7 @@ export function fromServerStream<T>(open: (signal: AbortSignal) => AsyncIterable
         if (!abort.signal.aborted) subscriber.error(err);
       }
     })();
-    return () => abort.abort();
+    return () => abortOnNextTurn(abort);
   });
 }
 

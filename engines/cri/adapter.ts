@@ -26,7 +26,7 @@ import {
   type ContainerEventResponse,
   type PodSandboxMetadata,
 } from '../../protos/gen/runtime/v1/api_pb.js';
-import { createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
+import { abortOnNextTurn, createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
 import { SkippedContainers } from '../skipped.js';
 import { containerDetails, parseVerboseInfo, sandboxDetails } from './labels.js';
 import type { CriWatchOptions } from './options.js';
@@ -252,7 +252,7 @@ export function criAdapter(
           complete: () => fail(new ConnectError('the runtime ended the event stream', Code.Unavailable)),
         });
         return () => {
-          abort.abort();
+          abortOnNextTurn(abort);
           subscription.unsubscribe();
         };
       });

@@ -121,7 +121,7 @@ describe('reliability: watchers that fail and are closed at once leave a process
   // A call cancelled while Node's HTTP/2 session was still processing another call's answer (the
   // UNIMPLEMENTED that fails these watchers) corrupted Node 20's heap: "corrupted size vs. prev_size"
   // or SIGSEGV, in about 1 of 20 runs of 300 cycles under load. glibc's checking allocator turns
-  // such a corruption into an abort in nearly every run (82 of 90 before the fix, 0 of 45 after),
+  // such a corruption into an abort in nearly every run (82 of 90 before the fix, 0 of 60 after),
   // so the child runs with it. The child must exit by itself, with 0.
   it(`${cycles} CRI watchers requiring events on containerd 1.6, each closed once failed: the child exits by itself`, async function () {
     const endpoint = await requireEngine(this, 'criNoEvents');

@@ -211,12 +211,13 @@ describe('CRI adapter (fake runtime)', () => {
       sub.unsubscribe();
     });
 
-    it('aborts the stream on unsubscribe', async () => {
+    it('aborts the stream on unsubscribe, on the next turn of the event loop (never from inside a callback)', async () => {
       const rt = new FakeRuntime();
       const { events, sub } = collect(rt);
       await until(() => events.length > 0);
       sub.unsubscribe();
-      assert.equal(rt.streamSignal?.aborted, true);
+      assert.equal(rt.streamSignal?.aborted, false, 'aborted synchronously');
+      await until(() => rt.streamSignal?.aborted === true);
     });
 
     it('drops stale events, reports starts with details and stops, ignores created/deleted', async () => {
