@@ -5,7 +5,7 @@ import * as https from 'node:https';
 import type { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import Docker from 'dockerode';
-import { Observable, forkJoin, map, share } from 'rxjs';
+import { Observable, firstValueFrom, forkJoin, fromEvent, map, share, takeUntil } from 'rxjs';
 import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WatcherAbortedError, WrongEngineError } from '../../lib/errors.js';
 import { SkippedContainers } from '../skipped.js';
@@ -339,10 +339,8 @@ class MobyAdapter implements EngineAdapter {
    * subscribes, and replays what happened since this time from its event buffer, closing the gap.
    */
   private async since(signal: AbortSignal): Promise<string> {
-    const info = await new Promise<unknown>((resolve, reject) => {
-      const subscription = this.daemonInfo.subscribe({ next: resolve, error: reject });
-      signal.addEventListener('abort', () => (subscription.unsubscribe(), reject(signal.reason)), { once: true });
-    });
+    // An abort rejects with EmptyError; requestError() tells the abort's reason from `signal`.
+    const info = await firstValueFrom(this.daemonInfo.pipe(takeUntil(fromEvent(signal, 'abort'))));
     if (!isObject(info)) throw new WrongEngineError(this.api, DOCKER_TYPE, 'an HTTP server without the Docker API (/info)');
     const systemTime = info['SystemTime'];
     const since = typeof systemTime === 'string' ? unixTimestamp(systemTime) : undefined;
