@@ -55,8 +55,18 @@ export interface WatchOptions {
   readonly pid?: number;
   /** How many inspections may run at once (default 4). */
   readonly inspectConcurrency?: number;
-  /** Longest wait in ms for one engine call (info, list, inspect) before the connection counts as lost (default 30 000). */
+  /**
+   * Longest wait in ms for one engine call (default 30 000). A list or identity call past it
+   * counts as a lost connection; a lookup (inspect, status) past it leaves only that container
+   * out, with a diagnostic, until its next event or the next resync.
+   */
   readonly callTimeout?: number;
+  /**
+   * Largest engine answer read, in bytes (default 64 MiB: a list of 10,000 containers uses a
+   * few MiB). A longer answer fails its call with a `ProtocolError` naming the endpoint, the call
+   * and the limit; memory while reading stays within it. Event streams bound each event instead.
+   */
+  readonly maxResponseBytes?: number;
   /** Scheduler for timers (tests pass a TestScheduler). */
   readonly scheduler?: import('rxjs').SchedulerLike;
 }
