@@ -70,3 +70,11 @@ export interface WatchOptions {
   /** Scheduler for timers (tests pass a TestScheduler). */
   readonly scheduler?: import('rxjs').SchedulerLike;
 }
+
+/**
+ * Default of {@link WatchOptions.maxResponseBytes}: 64 MiB.
+ *
+ * @example
+ * const limit = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
