@@ -25,6 +25,10 @@ export type Action =
       readonly details: ContainerDetails | null;
       readonly at: Date;
     }
+  /** A lookup failed or ran past its deadline; only its container is concerned. */
+  | { readonly type: 'lookupFailed'; readonly id: string; readonly requestSeq: number; readonly reason: string; readonly at: Date }
+  /** The adapter skipped or ignored something; told on `diagnostics$`, changes nothing. */
+  | { readonly type: 'diagnosed'; readonly code: string; readonly message: string; readonly id?: string; readonly at: Date }
   | { readonly type: 'started'; readonly id: string; readonly details?: ContainerDetails; readonly at: Date }
   | {
       readonly type: 'died';

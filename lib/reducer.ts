@@ -33,9 +33,8 @@ interface Listing {
 }
 
 /**
- * The complete, immutable state of one watcher. Besides the portfolio it holds the bookkeeping
- * that makes reconciliation race-free, and the outbox of the last step: the lifecycle events,
- * inspection requests and diagnostics that the action caused.
+ * The complete, immutable state of one watcher: the portfolio and the bookkeeping that makes
+ * reconciliation race-free. What a step causes comes beside it, as {@link Effects}.
  *
  * @example
  * let s = initialState();
@@ -56,11 +55,34 @@ export interface WatchState {
   readonly inflight: PMap<string, Pending>;
   /** Inspections the current sync waits for before it counts as done. */
   readonly awaiting: PSet<string>;
-  /** Outbox of the last step. */
+}
+
+/**
+ * What one step of the reducer causes besides the next state: the lifecycle events to announce,
+ * the lookups (inspections) to make, and the diagnostics to tell.
+ *
+ * @example
+ * const { effects } = reduce(state, action); effects.lookups.forEach(startLookup);
+ */
+export interface Effects {
   readonly lifecycle: readonly LifecycleEvent[];
-  readonly inspect: readonly InspectRequest[];
+  readonly lookups: readonly InspectRequest[];
   readonly diagnostics: readonly Diagnostic[];
 }
+
+/**
+ * One step of the reducer: the next state and what the step caused.
+ *
+ * @example
+ * const t: Transition = reduce(initialState(), { type: 'connected', at: new Date() });
+ */
+export interface Transition {
+  readonly state: WatchState;
+  readonly effects: Effects;
+}
+
+/** Linux's largest PID (`PID_MAX_LIMIT` on 64-bit): a PID above it is not a real one. */
+export const MAX_PID = 4_194_304;
 
 /**
  * How the reducer turns engine details into containers.
@@ -129,15 +151,25 @@ export function initialState(): WatchState {
     listing: null,
     inflight: PMap(),
     awaiting: PSet(),
-    lifecycle: none,
-    inspect: none,
-    diagnostics: none,
   };
 }
 
+/** The effects of a step that caused nothing. */
+const noEffects: Effects = Object.freeze({ lifecycle: none, lookups: none, diagnostics: none });
+
 /**
- * Creates the pure reducer `(state, action) => state` of a watcher. All ordering, race and
- * reconciliation decisions live here:
+ * The transition into {@link initialState}, which caused nothing: the seed of a `scan`.
+ *
+ * @example
+ * actions$.pipe(scan((t, a) => reduce(t.state, a), initialTransition()));
+ */
+export function initialTransition(): Transition {
+  return { state: initialState(), effects: noEffects };
+}
+
+/**
+ * Creates the pure reducer `(state, action) => { state, effects }` of a watcher. All ordering,
+ * race and reconciliation decisions live here:
  *
  * - events that arrive while a list or an inspection is in flight are newer than its answer
  *   and win over it (a container that died during a list is not added back, the latest pause
@@ -145,17 +177,19 @@ export function initialState(): WatchState {
  *   container's death does not resurrect it);
  * - a lifetime is ID plus PID: one `started` per lifetime, `exited` then `started` for a
  *   restart seen only through a new PID, `exited` for containers a list no longer shows;
- * - the reducer decides what to inspect: newcomers, or everything on a full list.
+ * - the reducer decides what to inspect: newcomers, or everything on a full list; a container
+ *   that died no longer needs its lookup, and a lookup that failed leaves out only its container;
+ * - what an engine claims is checked: a PID outside 1..{@link MAX_PID}, or an inspection that
+ *   answers for another ID, is a diagnostic, never a container.
  *
  * @example
  * const reduce = createReducer();
- * const s = [{ type: 'connected', at }, { type: 'listRequested', full: false, at }]
- *   .reduce(reduce, initialState());
+ * const { state, effects } = reduce(initialState(), { type: 'connected', at: new Date() });
  */
 export function createReducer(
   config: ReducerConfig = {},
   rules: ReconciliationRules = allRules,
-): (state: WatchState, action: Action) => WatchState {
+): (state: WatchState, action: Action) => Transition {
   // The user's callbacks must not break the watcher: a throwing one counts as "no answer"
   // and is reported with the step's diagnostics.
   const failures: [string, string][] = [];
@@ -182,7 +216,7 @@ export function createReducer(
   const relabel = (c: Container, name: string, labels: Readonly<Record<string, string>>): Container =>
     changed(c, c.paused, name, labels, projectOf({ id: c.id, name, labels }));
 
-  return function reduce(state: WatchState, action: Action): WatchState {
+  return function reduce(state: WatchState, action: Action): Transition {
     const step = new Step(state, action.at);
     switch (action.type) {
       case 'connected':
@@ -204,11 +238,17 @@ export function createReducer(
       case 'inspected':
         inspected(step, action.id, action.requestSeq, action.details);
         break;
+      case 'lookupFailed':
+        lookupFailed(step, action.id, action.requestSeq, action.reason);
+        break;
+      case 'diagnosed':
+        step.diagnose(action.code, action.message, action.id);
+        break;
       case 'started':
         step.note(action.id, startedMark);
         if (action.details) {
           step.forget(action.id);
-          adopt(step, action.details);
+          if (readable(step, action.details)) adopt(step, action.details);
         } else {
           step.request(action.id, true);
         }
@@ -220,6 +260,8 @@ export function createReducer(
           break;
         }
         step.note(action.id, diedMark);
+        // Its lookup can only tell of a dead container now: the pipeline drops it unsent.
+        if (rules.noResurrection) step.forget(action.id);
         if (gone) step.remove(gone);
         break;
       }
@@ -273,7 +315,7 @@ export function createReducer(
       if (pending && pending.seq > listing.seq) continue; // so does a later inspection
       if (s.details) {
         if (pending) step.forget(s.id); // answers apply in request order: the older is void
-        adopt(step, withMarks(s.details, marks));
+        if (readable(step, s.details)) adopt(step, withMarks(s.details, marks));
         continue;
       }
       const known = step.portfolio.byIdOnly(s.id);
@@ -306,8 +348,10 @@ export function createReducer(
     const marks = rulesApplied(pending.marks, 'inspection');
     if (marks?.died) {
       step.diagnose('inspection-after-death', `${id} died while being inspected; its inspection is ignored`, id);
+    } else if (details && details.id !== id) {
+      step.diagnose('wrong-id', `the inspection of ${id} answered for ${JSON.stringify(details.id)}; ${id} is left out until its next event or resync`, id);
     } else if (details) {
-      adopt(step, withMarks(details, marks));
+      if (readable(step, details)) adopt(step, withMarks(details, marks));
     } else {
       const gone = step.portfolio.byIdOnly(id);
       if (gone) step.remove(gone);
@@ -316,6 +360,28 @@ export function createReducer(
     // anything after it arrives as events: the list leaves the container alone.
     if (step.listing) step.note(id, startedMark);
     step.settle();
+  }
+
+  /**
+   * A lookup that failed or ran past its deadline: its container is left out (or keeps what was
+   * known of it) until its next event or the next resync asks again; the sync does not wait.
+   */
+  function lookupFailed(step: Step, id: string, requestSeq: number, reason: string): void {
+    const pending = step.inflight.get(id);
+    if (!pending || pending.seq !== requestSeq) return; // superseded: a newer lookup decides
+    step.inflight = step.inflight.delete(id);
+    step.awaiting = step.awaiting.delete(id);
+    const kept = step.portfolio.byIdOnly(id) ? 'keeps what was known of it' : 'leaves it out';
+    step.diagnose('lookup-failed', `the lookup of ${id} failed (${reason}); the watcher ${kept} until its next event or the next resync`, id);
+    step.settle();
+  }
+
+  /** Whether details carry a real PID; a diagnostic says why not. */
+  function readable(step: Step, details: ContainerDetails): boolean {
+    const pid = details.pid;
+    if (Number.isInteger(pid) && pid >= 1 && pid <= MAX_PID) return true;
+    step.diagnose('unreadable-pid', `${details.id} claims PID ${String(pid)}, outside 1..${MAX_PID}; it is left out`, details.id);
+    return false;
   }
 
   /** The marks, without what disabled rules would ignore. */
@@ -394,7 +460,7 @@ function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<stri
   return keys.every((k) => a[k] === b[k]);
 }
 
-/** The working copy of one reduction: collects changes and the outbox, then freezes them. */
+/** The working copy of one reduction: collects changes and effects, then freezes them. */
 class Step {
   readonly seq: number;
   portfolio: PortfolioSnapshot;
@@ -484,11 +550,11 @@ class Step {
     (this.lifecycle ??= []).push(Object.freeze({ type, container, at: this.at }));
   }
 
-  finish(): WatchState {
-    const inspect = this.requested.length
+  finish(): Transition {
+    const lookups = this.requested.length
       ? Object.freeze(this.requested.filter((id) => this.inflight.get(id)?.seq === this.seq).map((id) => ({ id, seq: this.seq })))
       : none;
-    return {
+    const state: WatchState = {
       seq: this.seq,
       portfolio: this.portfolio,
       phase: this.phase,
@@ -496,9 +562,15 @@ class Step {
       listing: this.listing,
       inflight: this.inflight,
       awaiting: this.awaiting,
-      lifecycle: this.lifecycle ? Object.freeze(this.lifecycle) : none,
-      inspect,
-      diagnostics: this.diagnostics ? Object.freeze(this.diagnostics) : none,
+    };
+    if (!this.lifecycle && !this.diagnostics && lookups === none) return { state, effects: noEffects };
+    return {
+      state,
+      effects: {
+        lifecycle: this.lifecycle ? Object.freeze(this.lifecycle) : none,
+        lookups,
+        diagnostics: this.diagnostics ? Object.freeze(this.diagnostics) : none,
+      },
     };
   }
 }

@@ -6,35 +6,48 @@ import {
   type SchedulerLike,
   Subject,
   type Subscription,
+  asapScheduler,
   asyncScheduler,
+  catchError,
+  concat,
+  concatWith,
+  connect,
+  connectable,
   defer,
+  distinctUntilChanged,
+  filter,
   first,
   firstValueFrom,
+  forkJoin,
   map,
-  combineLatest,
+  merge,
   mergeMap,
   observeOn,
+  of,
   queueScheduler,
   retry,
   scan,
+  skipWhile,
+  startWith,
+  switchMap,
   take,
   tap,
   throwError,
   throwIfEmpty,
   timeout,
   timer,
-  ignoreElements,
 } from 'rxjs';
-import type { Action } from './actions.js';
+import type { Action, InspectRequest } from './actions.js';
 import type { EngineAdapter, EngineEvent, EngineInfo } from './adapter.js';
 import { backoffDelay } from './backoff.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from './errors.js';
 import type { LifecycleEvent, Portfolio } from './model.js';
 import { coalesceMap } from './operators/coalesceMap.js';
+import { runLookups } from './operators/runLookups.js';
 import { startOnSubscribe } from './operators/startOnSubscribe.js';
 import type { WatchOptions } from './options.js';
 import { PortfolioSnapshot } from './portfolio.js';
-import { type WatchState, createReducer, initialState } from './reducer.js';
+import { type Transition, createReducer, initialTransition } from './reducer.js';
 import { whenSynced } from './whenSynced.js';
 import type { Diagnostic, Watcher, WatcherState } from './watcher.js';
 
@@ -58,6 +71,21 @@ export function watch(adapter: EngineAdapter, options: WatchOptions = {}): Watch
   return new EngineWatcher(adapter, options);
 }
 
+/**
+ * The watch pipeline. Data flows one way:
+ *
+ * ```
+ * #connections(): the sessions, one after the other  ──actions──▶ scan(reduce) ──▶ #steps
+ *   one session = merge(engine events → actions,                                   │
+ *                       connected, then relists → listRequested/listed,           ├─▶ portfolio$ (replayed)
+ *                       lookups → inspected/lookupFailed) ◀── effects.lookups ─────┤─▶ events$
+ *   a broken session adds `disconnected` and is retried with backoff               └─▶ diagnostics$
+ * ```
+ *
+ * Every action comes out of that one stream and folds through the reducer in one place;
+ * `#steps` is the one Subject, because lookups are the feedback loop: the reducer's steps say
+ * which lookups to make, and their answers come back as actions.
+ */
 class EngineWatcher implements Watcher {
   readonly api: string;
   readonly portfolio$: Observable<Portfolio>;
@@ -68,16 +96,14 @@ class EngineWatcher implements Watcher {
   readonly #adapter: EngineAdapter;
   readonly #options: WatchOptions;
   readonly #scheduler: SchedulerLike;
-  readonly #actions = new Subject<Action>();
-  readonly #steps = new Subject<WatchState>();
-  readonly #portfolios = new ReplaySubject<Portfolio>(1);
-  readonly #lifecycle = new Subject<LifecycleEvent>();
-  readonly #diagnostics = new Subject<Diagnostic>();
+  /** The reducer's steps: the source of every output, and of the lookups (feedback loop). */
+  readonly #steps = new Subject<Transition>();
   readonly #status = new BehaviorSubject<WatcherState>({ state: 'idle' });
-  #state: WatchState = initialState();
   #shown: Portfolio | undefined;
   #info: EngineInfo | undefined;
   #run: Subscription | undefined;
+  /** Failed attempts since the last sync, for the backoff. */
+  #failures = 0;
   #closing: Promise<void> | undefined;
 
   constructor(adapter: EngineAdapter, options: WatchOptions) {
@@ -85,23 +111,25 @@ class EngineWatcher implements Watcher {
     this.#options = options;
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.api = adapter.api;
-    const reduce = createReducer(options);
-    // One place for state: every action folds through the reducer, one at a time. queueScheduler
-    // trampolines actions dispatched while a step is being published.
-    this.#actions.pipe(observeOn(queueScheduler), scan(reduce, this.#state)).subscribe({
-      next: (s) => this.#publish(s),
-      // Only a bug can get here; it must not take the host process down with it.
-      error: (error: Error) => {
-        this.#run?.unsubscribe();
-        this.#status.next({ state: 'failed', error });
-      },
-    });
+
+    // Snapshots are shown from the first sync on, one per change, the latest replayed.
+    const portfolios = connectable(
+      this.#steps.pipe(
+        skipWhile((t) => t.state.phase !== 'synced'),
+        map((t): Portfolio => t.state.portfolio),
+        distinctUntilChanged(),
+        tap((p) => (this.#shown = p)),
+      ),
+      { connector: () => new ReplaySubject<Portfolio>(1), resetOnDisconnect: false },
+    );
+    portfolios.connect();
+
     // Subscribing starts the watch, after the subscriber is in place so it sees the start.
     const started = <T>(source: Observable<T>) => startOnSubscribe(source, () => this.#start());
-    this.portfolio$ = started(this.#portfolios.asObservable());
-    this.events$ = started(this.#lifecycle.asObservable());
+    this.portfolio$ = started(portfolios);
+    this.events$ = started(this.#steps.pipe(mergeMap((t) => t.effects.lifecycle)));
     this.state$ = started(this.#status.asObservable());
-    this.diagnostics$ = this.#diagnostics.asObservable();
+    this.diagnostics$ = this.#steps.pipe(mergeMap((t) => t.effects.diagnostics));
   }
 
   get type(): string {
@@ -134,9 +162,8 @@ class EngineWatcher implements Watcher {
       this.#run?.unsubscribe();
       this.#run = undefined;
       this.#status.next({ state: 'closed' });
-      for (const s of [this.#status, this.#portfolios, this.#lifecycle, this.#diagnostics, this.#steps, this.#actions]) {
-        s.complete();
-      }
+      this.#status.complete();
+      this.#steps.complete();
       await this.#adapter.close();
     })();
     return this.#closing;
@@ -155,131 +182,164 @@ class EngineWatcher implements Watcher {
     return info;
   }
 
-  #dispatch(action: Action): void {
-    this.#actions.next(action);
-  }
-
   #now(): Date {
     return new Date(this.#scheduler.now());
-  }
-
-  #publish(state: WatchState): void {
-    this.#state = state;
-    if (state.phase === 'synced' || this.#shown) {
-      if (state.portfolio !== this.#shown) {
-        this.#shown = state.portfolio;
-        this.#portfolios.next(state.portfolio);
-      }
-    }
-    for (const e of state.lifecycle) this.#lifecycle.next(e);
-    for (const d of state.diagnostics) this.#diagnostics.next(d);
-    this.#steps.next(state);
   }
 
   #start(): void {
     if (this.#run || this.#closing) return;
     this.#status.next({ state: 'connecting' });
-    const backoff = this.#options.backoff;
-    // The engine's identity is asked alongside the session, not before it: one round trip less
-    // before the first list. A connection counts as synced once both are in (so `type` is right
-    // when `ready()` resolves); a failing answer (a wrong engine, say) ends the session.
-    const identity = defer(() => this.#adapter.info()).pipe(
-      this.#bounded('info'),
-      tap((info) => this.#learn(info)),
-    );
-    this.#run = defer(() => combineLatest([identity, this.#session()]))
+    const reduce = createReducer(this.#options);
+    let phase = initialTransition().state.phase;
+    // One place for state: every action folds through the reducer, one at a time;
+    // queueScheduler trampolines actions that arise while a step is being published.
+    this.#run = this.#connections()
       .pipe(
-        retry({
-          resetOnSuccess: true,
-          delay: (error: Error, attempt: number) => {
-            this.#dispatch({ type: 'disconnected', at: this.#now() });
-            if (backoff === false || error instanceof WrongEngineError) return throwError(() => error);
-            if (backoff?.maxRetries !== undefined && attempt > backoff.maxRetries) return throwError(() => error);
-            const delay = backoffDelay(attempt, backoff);
-            this.#status.next({ state: 'reconnecting', error, delay, attempt });
-            return timer(delay, this.#scheduler);
-          },
-        }),
+        observeOn(queueScheduler),
+        scan((t: Transition, action: Action) => reduce(t.state, action), initialTransition()),
       )
       .subscribe({
-        next: () => this.#status.next({ state: 'synced', at: this.#now() }),
+        next: (t) => {
+          const synced = t.state.phase === 'synced' && phase !== 'synced';
+          phase = t.state.phase;
+          this.#steps.next(t);
+          if (synced) {
+            this.#failures = 0;
+            this.#status.next({ state: 'synced', at: this.#now() });
+          }
+        },
+        // A final connection failure, or a bug: it must not take the host process down with it.
         error: (error: Error) => this.#status.next({ state: 'failed', error }),
       });
   }
 
-  /** One connection: events first, made live, then lists and inspections; emits once synced. */
-  #session(): Observable<true> {
-    return new Observable<true>((subscriber) => {
-      const adapter = this.#adapter;
-      const fail = (error: unknown) => subscriber.error(error);
-      const relists = new Subject<boolean>();
-      const { resyncInterval = DEFAULT_RESYNC, fullResyncEvery = DEFAULT_FULL_EVERY } = this.#options;
-
-      subscriber.add(
-        this.#steps
-          .pipe(
-            mergeMap((s) => s.inspect),
-            mergeMap(
-              (r) =>
-                adapter.inspect(r.id).pipe(
-                  this.#bounded(`inspect ${r.id}`),
-                  map((details): Action => ({ type: 'inspected', id: r.id, requestSeq: r.seq, details, at: this.#now() })),
-                ),
-              this.#options.inspectConcurrency ?? DEFAULT_CONCURRENCY,
-            ),
-          )
-          .subscribe({ next: (a) => this.#dispatch(a), error: fail }),
-      );
-      subscriber.add(
-        this.#steps.pipe(first((s) => s.phase === 'synced')).subscribe(() => subscriber.next(true)),
-      );
-      subscriber.add(
-        relists.pipe(coalesceMap((full) => this.#relist(full), (a, b) => a || b)).subscribe({ error: fail }),
-      );
-      subscriber.add(
-        adapter.events().subscribe({
-          next: (e) => {
-            if (e.type === 'live') {
-              this.#dispatch({ type: 'connected', at: this.#now() });
-              relists.next(false);
-              if (resyncInterval > 0) {
-                subscriber.add(
-                  timer(resyncInterval, resyncInterval, this.#scheduler).subscribe((n) =>
-                    relists.next(fullResyncEvery > 0 && (n + 1) % fullResyncEvery === 0),
-                  ),
-                );
-              }
-            } else if (e.type === 'resync') {
-              relists.next(false);
-            } else if (e.type === 'diagnostic') {
-              const { code, message, id } = e;
-              this.#diagnostics.next(id === undefined ? { code, message, at: this.#now() } : { code, message, id, at: this.#now() });
-            } else {
-              this.#dispatch(this.#toAction(e));
-            }
-          },
-          error: fail,
-          complete: () => fail(new EngineUnreachableError(this.api, 'the event stream ended')),
-        }),
-      );
-    });
-  }
-
-  #relist(full: boolean): Observable<never> {
-    return defer(() => {
-      this.#dispatch({ type: 'listRequested', full, at: this.#now() });
-      return this.#adapter.list();
-    }).pipe(
-      this.#bounded('list'),
-      take(1),
-      throwIfEmpty(() => new ProtocolError(this.api, 'list', 'the list call returned nothing')),
-      tap((summaries) => this.#dispatch({ type: 'listed', summaries, at: this.#now() })),
-      ignoreElements(),
+  /** The sessions, one after the other: each broken one ends with `disconnected` and is retried with backoff. */
+  #connections(): Observable<Action> {
+    const backoff = this.#options.backoff;
+    return defer(() => this.#session()).pipe(
+      catchError((error: Error) => concat(of<Action>({ type: 'disconnected', at: this.#now() }), throwError(() => error))),
+      retry({
+        delay: (error: Error) => {
+          const attempt = ++this.#failures;
+          if (backoff === false || error instanceof WrongEngineError) return throwError(() => error);
+          if (backoff?.maxRetries !== undefined && attempt > backoff.maxRetries) return throwError(() => error);
+          const delay = backoffDelay(attempt, backoff);
+          this.#status.next({ state: 'reconnecting', error, delay, attempt });
+          return timer(delay, this.#scheduler);
+        },
+      }),
     );
   }
 
-  #toAction(e: Exclude<EngineEvent, { type: 'live' | 'resync' | 'diagnostic' }>): Action {
-    return (e.at ? { ...e, engineAt: e.at } : { ...e, at: this.#now() }) as Action;
+  /**
+   * One connection as a stream of actions: the engine's events; once they are live and the
+   * engine's identity is known, `connected` and the lists (first, on `resync` events, and every
+   * resync interval); and the lookups the reducer asks for. Errors when any engine-wide part
+   * breaks (events, list, identity); a lookup that fails costs only its container.
+   */
+  #session(): Observable<Action> {
+    const { resyncInterval = DEFAULT_RESYNC, fullResyncEvery = DEFAULT_FULL_EVERY } = this.#options;
+    // The identity is asked alongside the event subscription, not before it: one round trip
+    // less before the first list. A failing answer (a wrong engine, say) ends the session.
+    const identity = defer(() => this.#adapter.info()).pipe(
+      this.#bounded('info'),
+      take(1),
+      tap((info) => this.#learn(info)),
+    );
+    const ended = throwError(() => new EngineUnreachableError(this.api, 'the event stream ended'));
+    return this.#adapter.events().pipe(
+      concatWith(ended),
+      connect((events) => {
+        const connected = forkJoin([events.pipe(first((e) => e.type === 'live')), identity]).pipe(
+          map((): Action => ({ type: 'connected', at: this.#now() })),
+        );
+        const relists = connected.pipe(
+          switchMap((action) =>
+            merge(
+              of(false),
+              events.pipe(
+                filter((e) => e.type === 'resync'),
+                map(() => false),
+              ),
+              resyncInterval > 0
+                ? timer(resyncInterval, resyncInterval, this.#scheduler).pipe(
+                    map((n) => fullResyncEvery > 0 && (n + 1) % fullResyncEvery === 0),
+                  )
+                : [],
+            ).pipe(
+              coalesceMap((full) => this.#relist(full), (a, b) => a || b),
+              startWith(action),
+            ),
+          ),
+        );
+        return merge(
+          events.pipe(mergeMap((e) => this.#toActions(e))),
+          relists,
+          this.#steps.pipe(
+            runLookups(
+              (r) => this.#lookup(r),
+              this.#options.inspectConcurrency ?? DEFAULT_CONCURRENCY,
+              this.#options.scheduler ?? asapScheduler,
+            ),
+          ),
+        );
+      }),
+    );
+  }
+
+  /** One list call, told as `listRequested` then `listed`. */
+  #relist(full: boolean): Observable<Action> {
+    return concat(
+      defer(() => of<Action>({ type: 'listRequested', full, at: this.#now() })),
+      defer(() => this.#adapter.list()).pipe(
+        this.#bounded('list'),
+        take(1),
+        throwIfEmpty(() => new ProtocolError(this.api, 'list', 'the list call returned nothing')),
+        map((summaries): Action => ({ type: 'listed', summaries, at: this.#now() })),
+      ),
+    );
+  }
+
+  /** One lookup, told as `inspected`; whatever goes wrong is `lookupFailed`, for its container alone. */
+  #lookup(r: InspectRequest): Observable<Action> {
+    const what = `inspect ${r.id}`;
+    return defer(() => this.#adapter.inspect(r.id)).pipe(
+      this.#bounded(what),
+      take(1),
+      throwIfEmpty(() => new ProtocolError(this.api, what, 'the lookup answered nothing')),
+      map((details): Action => ({ type: 'inspected', id: r.id, requestSeq: r.seq, details, at: this.#now() })),
+      catchError((err: unknown) =>
+        of<Action>({
+          type: 'lookupFailed',
+          id: r.id,
+          requestSeq: r.seq,
+          reason: err instanceof Error ? err.message : String(err),
+          at: this.#now(),
+        }),
+      ),
+    );
+  }
+
+  /** An engine event as the actions it makes; `live` and `resync` drive the session instead. */
+  #toActions(e: EngineEvent): Action[] {
+    const at = e.type === 'live' || e.type === 'resync' || e.type === 'diagnostic' ? undefined : e.at;
+    const stamp = at ? { at, engineAt: at } : { at: this.#now() };
+    switch (e.type) {
+      case 'live':
+      case 'resync':
+        return [];
+      case 'diagnostic':
+        return [{ type: 'diagnosed', code: e.code, message: e.message, ...(e.id !== undefined && { id: e.id }), at: stamp.at }];
+      case 'started':
+        return [{ type: 'started', id: e.id, ...(e.details && { details: e.details }), at: stamp.at }];
+      case 'died':
+        return [{ type: 'died', id: e.id, ...(e.pid !== undefined && { pid: e.pid }), ...stamp }];
+      case 'paused':
+      case 'unpaused':
+        return [{ type: e.type, id: e.id, ...stamp }];
+      case 'updated':
+        return [{ type: 'updated', id: e.id, ...(e.name !== undefined && { name: e.name }), ...(e.labels && { labels: e.labels }), at: stamp.at }];
+    }
   }
 
   #bounded<T>(what: string): MonoTypeOperatorFunction<T> {

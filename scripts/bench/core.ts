@@ -47,13 +47,14 @@ function workload(size: number, events: number): Workload {
 function runImmutable(w: Workload): { nsPerEvent: number; total: number; lifecycle: number } {
   const reduce = createReducer();
   let s: WatchState = initialState();
-  for (const a of w.initial) s = reduce(s, a);
+  for (const a of w.initial) s = reduce(s, a).state;
   if (s.phase !== 'synced' || s.portfolio.containerTotal !== w.size) throw new Error(`core: setup of ${w.size} did not sync`);
   let lifecycle = 0;
   const t = now();
   for (const a of w.stream) {
-    s = reduce(s, a);
-    lifecycle += s.lifecycle.length;
+    const t = reduce(s, a);
+    s = t.state;
+    lifecycle += t.effects.lifecycle.length;
   }
   const ms = now() - t;
   return { nsPerEvent: (ms * 1e6) / w.stream.length, total: s.portfolio.containerTotal, lifecycle };

@@ -39,9 +39,9 @@ function buildImmutable(n: number): WatchState {
   const reduce = createReducer();
   const at = new Date();
   const population = new Population((i) => `stack-${i % PROJECTS}`, true);
-  let s = reduce(reduce(initialState(), { type: 'connected', at }), { type: 'listRequested', full: false, at });
-  s = reduce(s, { type: 'listed', summaries: [], at });
-  for (let i = 0; i < n; i++) s = reduce(s, population.start(at));
+  let s = reduce(reduce(initialState(), { type: 'connected', at }).state, { type: 'listRequested', full: false, at }).state;
+  s = reduce(s, { type: 'listed', summaries: [], at }).state;
+  for (let i = 0; i < n; i++) s = reduce(s, population.start(at)).state;
   return s;
 }
 
@@ -79,7 +79,7 @@ function measure(containers: number, churnEvents: number): MemoryResult {
   const at = new Date();
   const heapBefore = heap();
   const t = performance.now();
-  for (let i = 0; i < churnEvents; i++) s = reduce(s, population.next(rand, at, containers));
+  for (let i = 0; i < churnEvents; i++) s = reduce(s, population.next(rand, at, containers)).state;
   const churnSeconds = (performance.now() - t) / 1000;
   const heapAfter = heap();
   return {

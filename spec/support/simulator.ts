@@ -1,7 +1,7 @@
 import type { ContainerDetails } from '../../lib/adapter.js';
 import type { Action } from '../../lib/actions.js';
 import type { LifecycleEvent } from '../../lib/model.js';
-import { type ReconciliationRules, type WatchState, createReducer, initialState } from '../../lib/reducer.js';
+import { type ReconciliationRules, type Transition, type WatchState, createReducer, initialState } from '../../lib/reducer.js';
 
 /** The engine's truth about one container, kept by the simulator independently of the reducer. */
 interface Truth {
@@ -41,7 +41,7 @@ export class Simulation {
   readonly truth = new Map<string, Truth>();
   readonly lifecycle: LifecycleEvent[] = [];
   state: WatchState = initialState();
-  private readonly reduce: (s: WatchState, a: Action) => WatchState;
+  private readonly reduce: (s: WatchState, a: Action) => Transition;
   private nextPid = 100;
   private clock = 0;
   private connected = false;
@@ -219,9 +219,10 @@ export class Simulation {
   }
 
   private apply(action: Action): void {
-    this.state = this.reduce(this.state, action);
-    this.lifecycle.push(...this.state.lifecycle);
-    for (const r of this.state.inspect) this.inspections.push({ id: r.id, seq: r.seq });
+    const { state, effects } = this.reduce(this.state, action);
+    this.state = state;
+    this.lifecycle.push(...effects.lifecycle);
+    for (const r of effects.lookups) this.inspections.push({ id: r.id, seq: r.seq });
   }
 }
 

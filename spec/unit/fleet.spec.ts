@@ -113,7 +113,9 @@ describe('fleet', () => {
     await all.ready();
     const events = firstValueFrom(all.events$.pipe(take(3), toArray()));
     const id = a.start({ id: 'a1' });
+    await snapshot(all, (p) => p.containerTotal === 1);
     b.start({ id: 'b1' });
+    await snapshot(all, (p) => p.containerTotal === 2);
     a.stop(id);
     const got: LifecycleEvent[] = await events;
     expect(got.map((e) => `${e.type} ${e.container.engine?.type} ${e.container.id}`)).to.deep.equal([

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Action } from '../../lib/actions.js';
 import type { ContainerDetails } from '../../lib/adapter.js';
-import { type WatchState, createReducer, initialState } from '../../lib/reducer.js';
+import { type Effects, type WatchState, createReducer, initialState, initialTransition } from '../../lib/reducer.js';
 
 const at = new Date(1_000);
 const reduce = createReducer({ rucksack: (d) => ({ seen: d.raw }) });
@@ -19,14 +19,17 @@ const details = (id: string, pid: number, more: Partial<ContainerDetails> = {}):
 /** Applies actions one after the other and keeps every lifecycle event and inspection request. */
 class Run {
   state: WatchState = initialState();
+  effects: Effects = initialTransition().effects;
   events: string[] = [];
   requests = new Map<string, number>();
+  diagnostics: string[] = [];
 
   do(...actions: Action[]): this {
     for (const a of actions) {
-      this.state = reduce(this.state, a);
-      for (const e of this.state.lifecycle) this.events.push(`${e.type} ${e.container.id}/${e.container.pid}`);
-      for (const r of this.state.inspect) this.requests.set(r.id, r.seq);
+      ({ state: this.state, effects: this.effects } = reduce(this.state, a));
+      for (const e of this.effects.lifecycle) this.events.push(`${e.type} ${e.container.id}/${e.container.pid}`);
+      for (const r of this.effects.lookups) this.requests.set(r.id, r.seq);
+      for (const d of this.effects.diagnostics) this.diagnostics.push(`${d.code} ${d.id ?? ''}`.trim());
     }
     return this;
   }
@@ -141,7 +144,7 @@ describe('reducer', () => {
       const r = synced();
       const before = r.state.portfolio;
       r.do(listRequested(), listed('c1', 'c2'));
-      expect(r.state.inspect).to.deep.equal([]);
+      expect(r.effects.lookups).to.deep.equal([]);
       expect(r.state.portfolio).to.equal(before);
     });
 
@@ -174,7 +177,7 @@ describe('reducer', () => {
 
     it('takes a started event that carries details without an inspection', () => {
       const r = synced().do({ type: 'started', id: 'c9', details: details('c9', 900), at });
-      expect(r.state.inspect).to.deep.equal([]);
+      expect(r.effects.lookups).to.deep.equal([]);
       expect(r.ids).to.include('c9/900');
     });
   });
@@ -191,16 +194,19 @@ describe('reducer with failing user options', () => {
       },
     });
     let s = initialState();
+    const diagnostics: string[] = [];
     for (const a of [
       connected(),
       listRequested(),
       { type: 'listed', summaries: [{ id: 'c1', paused: false, details: details('c1', 100) }], at } as Action,
     ]) {
-      s = failing(s, a);
+      const t = failing(s, a);
+      s = t.state;
+      diagnostics.push(...t.effects.diagnostics.map((d) => d.code));
     }
     const c = s.portfolio.container('c1');
     expect(c?.project).to.equal('');
     expect(c?.rucksack).to.equal(undefined);
-    expect(s.diagnostics.map((d) => d.code)).to.deep.equal(['option-failed', 'option-failed']);
+    expect(diagnostics).to.deep.equal(['option-failed', 'option-failed']);
   });
 });
