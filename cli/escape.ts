@@ -27,3 +27,17 @@ function hex(ch: string): string {
   const code = ch.codePointAt(0)!;
   return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
 }
+
+/**
+ * `JSON.stringify(value)` with the characters a terminal or text viewer would act on written as
+ * `\uXXXX` escapes: DEL, C1 controls, bidi marks, embeddings, overrides and isolates, and the
+ * line and paragraph separators (JSON.stringify escapes only C0). Same value once parsed.
+ *
+ * @example
+ * safeJson({ name: 'a\u202eb' }); // '{"name":"a\\u202eb"}'
+ */
+export function safeJson(value: unknown): string {
+  return JSON.stringify(value).replace(UNSAFE_IN_JSON, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;

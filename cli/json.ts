@@ -1,4 +1,5 @@
 import type { Container, LifecycleEvent, Portfolio } from '../lib/model.js';
+import { safeJson } from './escape.js';
 import type { EngineStatus } from './session.js';
 
 /**
@@ -41,14 +42,14 @@ export function engineJson(s: EngineStatus): Record<string, unknown> {
 }
 
 /**
- * One NDJSON snapshot line (without the newline): `{"kind":"snapshot","at":…,"engines":[…],"containers":[…]}`,
+ * One NDJSON snapshot line (without the newline, controls escaped as by {@link safeJson}): `{"kind":"snapshot","at":…,"engines":[…],"containers":[…]}`,
  * containers sorted by name, each with its `engine`.
  *
  * @example
  * process.stdout.write(snapshotLine(session.fleet.portfolio, session.statuses) + '\n');
  */
 export function snapshotLine(portfolio: Portfolio, statuses: readonly EngineStatus[], now = new Date()): string {
-  return JSON.stringify({
+  return safeJson({
     kind: 'snapshot',
     at: now.toISOString(),
     engines: statuses.map(engineJson),
@@ -57,11 +58,11 @@ export function snapshotLine(portfolio: Portfolio, statuses: readonly EngineStat
 }
 
 /**
- * One NDJSON lifecycle event line (without the newline): `{"kind":"event","type":"started",…}`.
+ * One NDJSON lifecycle event line (without the newline, controls escaped as by {@link safeJson}): `{"kind":"event","type":"started",…}`.
  *
  * @example
  * fleet.events$.subscribe((e) => process.stdout.write(eventLine(e) + '\n'));
  */
 export function eventLine(e: LifecycleEvent): string {
-  return JSON.stringify({ kind: 'event', type: e.type, at: e.at.toISOString(), engine: e.container.engine, container: containerJson(e.container) });
+  return safeJson({ kind: 'event', type: e.type, at: e.at.toISOString(), engine: e.container.engine, container: containerJson(e.container) });
 }

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { UsageError, parseCli } from '../../cli/args.js';
 import { discoverEngines } from '../../cli/discover.js';
-import { escapeTerminal } from '../../cli/escape.js';
+import { escapeTerminal, safeJson } from '../../cli/escape.js';
+import { eventLine, snapshotLine } from '../../cli/json.js';
 import { renderView, shortId } from '../../cli/render.js';
 import type { EngineStatus } from '../../cli/session.js';
 import { fleet } from '../../lib/fleet.js';
@@ -15,6 +16,25 @@ describe('cli (pure parts)', () => {
     expect(escapeTerminal('\x07\x00\x7f\x9b')).to.equal('\\x07\\x00\\x7f\\x9b');
     expect(escapeTerminal('x\ny\tz\\')).to.equal('x\\ny\\tz\\\\');
     expect(escapeTerminal('abc\u202edef')).to.equal('abc\\u{202e}def');
+  });
+
+  it('the JSON outputs escape C1 controls and bidi overrides as \\uXXXX, and parse back to the same text', async () => {
+    const evil = 'web\u0085\u009b2J\u202eevil\u2066x\u2069\u2028\u007f';
+    expect(safeJson({ name: evil })).to.equal('{"name":"web\\u0085\\u009b2J\\u202eevil\\u2066x\\u2069\\u2028\\u007f"}');
+    expect(JSON.parse(safeJson({ name: evil })).name).to.equal(evil);
+    const engine = new FakeEngine();
+    engine.start({ id: 'c1', name: evil, labels: { [evil]: evil } });
+    const w = watch(engine);
+    const events: string[] = [];
+    w.events$.subscribe((e) => events.push(eventLine(e)));
+    const p = await w.ready();
+    const lines = [snapshotLine(p, []), ...events];
+    expect(lines).to.have.length(2);
+    for (const line of lines) {
+      expect(line).to.not.match(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029]/);
+      expect(JSON.stringify(JSON.parse(line))).to.include(evil);
+    }
+    await w.close();
   });
 
   it('parseCli: repeatable engines, modes, errors', () => {
