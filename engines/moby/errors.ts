@@ -4,22 +4,27 @@ import {
   WhalewatcherError,
   WrongEngineError,
 } from '../../lib/errors.js';
+import { HttpStatusError } from './transport.js';
 
 /** The engine type the Docker adapter expects at an endpoint. */
 const EXPECTED = 'docker.com';
 
 /**
- * Maps what Node, docker-modem or the adapter's own checks raised to the exported error classes:
- * socket-level failures become {@link EngineUnreachableError}, HTTP parser failures (a gRPC or
- * other non-HTTP/1.1 server at the socket) and missing Docker endpoints become
- * {@link WrongEngineError}; everything else is passed on (the core retries it).
+ * Maps what Node, the transport or the adapter's own checks raised to the exported error classes:
+ * socket-level failures become {@link EngineUnreachableError}; HTTP parser failures (a gRPC or
+ * other non-HTTP/1.1 server at the socket), redirects (never followed) and missing Docker
+ * endpoints become {@link WrongEngineError}; any other status than 200 becomes a
+ * {@link ProtocolError} naming the call (`what`) and the status; everything else is passed on
+ * (the core retries it).
  *
  * @example
  * mobyError('unix:///var/run/docker.sock', Object.assign(new Error('x'), { code: 'ENOENT' })); // EngineUnreachableError
+ * mobyError(api, new HttpStatusError(302, 'Found', '', undefined, 'http://elsewhere/', false), 'info'); // WrongEngineError
  */
 export function mobyError(api: string, err: unknown, what = 'request'): Error {
   if (err instanceof WhalewatcherError) return err;
-  const e = err as NodeJS.ErrnoException & { statusCode?: number; reason?: string };
+  if (err instanceof HttpStatusError) return statusError(api, err, what);
+  const e = err as NodeJS.ErrnoException;
   const code = typeof e?.code === 'string' ? e.code : '';
   const reason = UNREACHABLE[code];
   if (reason) return new EngineUnreachableError(api, reason, { cause: err });
@@ -29,17 +34,34 @@ export function mobyError(api: string, err: unknown, what = 'request'): Error {
   if (code === 'ECONNRESET' || /socket hang up/i.test(e?.message ?? '')) {
     return new EngineUnreachableError(api, `connection closed during ${what}`, { cause: err });
   }
-  if (e?.statusCode === 404 || e?.statusCode === 405) {
-    return new WrongEngineError(api, EXPECTED, `an HTTP server without the Docker API (HTTP ${e.statusCode} for ${what})`, { cause: err });
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** An answer with another status than 200, as the exported class that fits, naming the call. */
+function statusError(api: string, err: HttpStatusError, what: string): Error {
+  const status = err.statusCode;
+  const line = `HTTP ${status}${err.reason ? ` ${err.reason}` : ''}`;
+  if (status >= 300 && status < 400) {
+    const to = err.location === undefined ? 'without a Location' : `to ${JSON.stringify(clip(err.location))}`;
+    return new WrongEngineError(api, EXPECTED, `an HTTP redirect (${line} ${to}) for ${what}; redirects are not followed`, { cause: err });
   }
-  if (typeof e?.statusCode === 'number' && e.statusCode >= 400) {
+  if (status === 404 || status === 405) {
+    return new WrongEngineError(api, EXPECTED, `an HTTP server without the Docker API (HTTP ${status} for ${what})`, { cause: err });
+  }
+  if (status >= 400) {
     // Any other error status (e.g. 400 "client version is too new", 500): the daemon refused
     // the request; retried like a lost connection, but named as what it is.
-    const said = (e as { json?: { message?: unknown } }).json?.message;
-    const detail = typeof said === 'string' && said ? said : (e.reason ?? e.message ?? '');
-    return new ProtocolError(api, what, `HTTP ${e.statusCode}: ${String(detail).slice(0, 200)}`, { cause: err });
+    const json = err.json as { message?: unknown } | undefined;
+    const said = typeof json?.message === 'string' && json.message ? json.message : err.body.trim();
+    return new ProtocolError(api, what, `${line}: ${clip(said || err.reason)}${err.truncated ? ' (body cut short)' : ''}`, { cause: err });
   }
-  return err instanceof Error ? err : new Error(String(err));
+  // 1xx, 204 and the other 2xx: no Docker API call answers them.
+  return new ProtocolError(api, what, `unexpected ${line}, expected 200 with a JSON answer`, { cause: err });
+}
+
+function clip(text: string, max = 200): string {
+  const flat = text.replace(/\s+/g, ' ');
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }
 
 const UNREACHABLE: Record<string, string | undefined> = Object.assign(Object.create(null) as object, {

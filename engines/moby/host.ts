@@ -29,7 +29,7 @@ export interface MobyTlsOptions {
 }
 
 /**
- * A parsed Docker endpoint, ready for docker-modem: either a unix socket path, or an HTTP(S)
+ * A parsed Docker endpoint, ready for the transport (`requestTarget`): either a unix socket path, or an HTTP(S)
  * host and port with optional TLS material.
  *
  * @example
