@@ -9,9 +9,36 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { Observable } from 'rxjs';
-import { Code, ConnectError, type Transport } from '@connectrpc/connect';
+import { Code, ConnectError, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { EngineUnreachableError, ProtocolError, WhalewatcherError, WrongEngineError } from '../lib/errors.js';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../lib/options.js';
+
+/**
+ * Default of the `callTimeout` option for the gRPC adapters' own call deadlines, in ms: the same
+ * 30 s that the common `callTimeout` option (lib/options.ts) documents and the core applies (lib exports no
+ * constant for it yet).
+ *
+ * @example
+ * const timeoutMs = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
+ */
+export const DEFAULT_CALL_TIMEOUT = 30_000;
+
+/**
+ * Options of {@link createUnixGrpcTransport}.
+ *
+ * @example
+ * createUnixGrpcTransport('/run/containerd/containerd.sock', { maxResponseBytes: 16 * 1024 * 1024 });
+ */
+export interface UnixGrpcTransportOptions {
+  /**
+   * Largest answer message read, in bytes (default {@link DEFAULT_MAX_RESPONSE_BYTES}); for a
+   * server stream, the largest single message. A longer one fails its call as soon as its length
+   * prefix arrives (nothing more of it is read), and {@link grpcEngineError} turns that failure
+   * into a `ProtocolError` naming the endpoint, the call and the limit.
+   */
+  readonly maxResponseBytes?: number;
+}
 
 /**
  * A gRPC transport over a unix socket, plus the means to release its connection.
@@ -48,7 +75,7 @@ export function unixSocketPath(endpoint: string): string {
  * opened on the first call and reopened after the engine went away; the session does not keep
  * Node.js alive while no call is open, sends no keepalive pings (containerd answers frequent pings
  * with GOAWAY `too_many_pings`), and {@link UnixGrpcTransport.close} destroys it so that no
- * socket remains.
+ * socket remains. Answers are size-bounded ({@link UnixGrpcTransportOptions.maxResponseBytes}).
  *
  * @example
  * const { transport, close } = createUnixGrpcTransport('/run/containerd/containerd.sock');
@@ -58,10 +85,74 @@ export function unixSocketPath(endpoint: string): string {
  *   await close();
  * }
  */
-export function createUnixGrpcTransport(socketPath: string): UnixGrpcTransport {
+export function createUnixGrpcTransport(socketPath: string, options: UnixGrpcTransportOptions = {}): UnixGrpcTransport {
+  const limit = readLimit(options.maxResponseBytes);
   const sessions = new UnixHttp2Sessions(socketPath);
-  const transport = createGrpcTransport({ baseUrl: 'http://localhost', sessionManager: sessions });
+  const transport = createGrpcTransport({
+    baseUrl: 'http://localhost',
+    sessionManager: sessions,
+    readMaxBytes: limit,
+    interceptors: [answerSizeErrors(limit)],
+  });
   return { transport, socketPath, close: () => sessions.close() };
+}
+
+/** connect-node's own ceiling of `readMaxBytes` (a gRPC length prefix is 32 bits). */
+const MAX_READ_MAX_BYTES = 0xffffffff;
+
+/** `maxResponseBytes` as connect-node takes it: an integer in 1..2^32-1. */
+function readLimit(maxResponseBytes: number | undefined): number {
+  const limit = maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  if (Number.isNaN(limit)) return DEFAULT_MAX_RESPONSE_BYTES;
+  return Math.min(MAX_READ_MAX_BYTES, Math.max(1, Math.floor(limit)));
+}
+
+/** What {@link answerSizeErrors} learnt of an answer over the limit, by the error it raised. */
+const oversized = new WeakMap<
+  ConnectError,
+  { readonly call: string; readonly limit: number; readonly size?: number; readonly decompressed: boolean }
+>();
+
+/**
+ * Marks connect-node's own "larger than configured readMaxBytes" failures (unary answers, and
+ * each message of a server stream) with the call and the limit, for {@link grpcEngineError}. A
+ * server's own RESOURCE_EXHAUSTED status carries `grpc-status` in its metadata and is left alone.
+ */
+function answerSizeErrors(limit: number): Interceptor {
+  return (next) => async (req) => {
+    const call = `${req.service.typeName}/${req.method.name}`;
+    const mark = (err: unknown): unknown => {
+      if (
+        err instanceof ConnectError &&
+        err.code === Code.ResourceExhausted &&
+        !err.metadata.has('grpc-status') &&
+        err.rawMessage.includes('readMaxBytes')
+      ) {
+        const size = /message size (\d+)/.exec(err.rawMessage)?.[1];
+        const decompressed = err.rawMessage.includes('after decompression');
+        oversized.set(err, { call, limit, decompressed, ...(size !== undefined && { size: Number(size) }) });
+      }
+      return err;
+    };
+    let res: Awaited<ReturnType<typeof next>>;
+    try {
+      res = await next(req);
+    } catch (err) {
+      throw mark(err);
+    }
+    if (!res.stream) return res;
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (err) {
+          throw mark(err);
+        }
+      })(),
+    };
+  };
 }
 
 /**
@@ -260,7 +351,8 @@ export function fromServerStream<T>(open: (signal: AbortSignal) => AsyncIterable
 
 /**
  * Maps a failed gRPC call to whalewatcher's error classes, where it can tell:
- * no socket, refused, no permission, timeout or `Unavailable` → {@link EngineUnreachableError};
+ * an answer over the transport's `maxResponseBytes` → {@link ProtocolError} naming the call and
+ * the limit; no socket, refused, no permission, timeout or `Unavailable` → {@link EngineUnreachableError};
  * a peer that does not speak gRPC/HTTP/2 (e.g. Docker's API socket) or a gRPC server without the
  * called service (`Unimplemented`) → {@link WrongEngineError}; a broken call (`Internal`,
  * `Unknown`, `Canceled`, …) → {@link EngineUnreachableError}; any other gRPC status →
@@ -273,6 +365,13 @@ export function fromServerStream<T>(open: (signal: AbortSignal) => AsyncIterable
 export function grpcEngineError(err: unknown, endpoint: string, expected: string): unknown {
   if (err instanceof WhalewatcherError) return err;
   const options = { cause: err };
+  const tooLarge = err instanceof ConnectError ? oversized.get(err) : undefined;
+  if (tooLarge) {
+    const { call, limit, size, decompressed } = tooLarge;
+    const what = size === undefined ? 'larger' : `${size} bytes, larger`;
+    const problem = `${what} than maxResponseBytes (${limit} bytes)${decompressed ? ' once decompressed' : ''}`;
+    return new ProtocolError(endpoint, `${call} answer`, problem, options);
+  }
   const codes = nodeErrorCodes(err);
   switch (NODE_ERROR_CODES.find((code) => codes.includes(code))) {
     case 'ENOENT':

@@ -8,6 +8,7 @@ import { Code, ConnectError, createClient, type CallOptions } from '@connectrpc/
 import { catchError, defer, Observable, repeat, Subscription, throwError, timer } from 'rxjs';
 import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError } from '../../lib/errors.js';
+import { MAX_PID } from '../../lib/reducer.js';
 import { Containers, type Container } from '../../protos/gen/containerd/services/containers/v1/containers_pb.js';
 import { Events } from '../../protos/gen/containerd/services/events/v1/events_pb.js';
 import { Introspection } from '../../protos/gen/containerd/services/introspection/v1/introspection_pb.js';
@@ -15,7 +16,14 @@ import { Namespaces } from '../../protos/gen/containerd/services/namespaces/v1/n
 import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js';
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
 import { Status, type Process } from '../../protos/gen/containerd/types/task_pb.js';
-import { createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
+import {
+  DEFAULT_CALL_TIMEOUT,
+  createUnixGrpcTransport,
+  fromCall,
+  fromServerStream,
+  grpcEngineError,
+  unixSocketPath,
+} from '../grpc.js';
 import { SkippedContainers } from '../skipped.js';
 import { envelopeEvent, EVENT_TOPICS, topicFilters } from './events.js';
 import { containerName, DEFAULT_NAMESPACE, namespaceFilter, qualify, unqualify } from './names.js';
@@ -61,6 +69,9 @@ export interface ContainerdRaw {
  * - `inspect(id)`: `Containers/Get` + `Tasks/Get`.
  * - `info()`: `Introspection/Server` + `Version/Version`.
  *
+ * Calls are bounded by `callTimeout` (default 30 s), answers by `maxResponseBytes` (an answer
+ * over it is a `ProtocolError` naming the call and the limit).
+ *
  * @example
  * const adapter = createContainerdAdapter('/run/containerd/containerd.sock', { namespaces: ['default'] });
  * const containers = await firstValueFrom(adapter.list());
@@ -71,10 +82,10 @@ export function createContainerdAdapter(
   options: ContainerdOptions = {},
 ): EngineAdapter {
   const api = socket;
-  const timeoutMs = options.callTimeout ?? 30_000;
+  const timeoutMs = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
   const liveTimeout = options.liveTimeout ?? 10_000;
   const watched = namespaceFilter(options);
-  const grpc = createUnixGrpcTransport(unixSocketPath(socket));
+  const grpc = createUnixGrpcTransport(unixSocketPath(socket), { maxResponseBytes: options.maxResponseBytes });
   const events = createClient(Events, grpc.transport);
   const namespaces = createClient(Namespaces, grpc.transport);
   const containers = createClient(Containers, grpc.transport);
@@ -92,8 +103,8 @@ export function createContainerdAdapter(
   });
 
   /**
-   * Whether a task is alive: an alive status and a PID. A status this client does not know, or
-   * an alive one without a PID, is skipped with a diagnostic.
+   * Whether a task is alive: an alive status and a PID. A status this client does not know, an
+   * alive one without a PID, or one whose PID is past Linux's maximum, is skipped with a diagnostic.
    */
   function isAlive(namespace: string, task: Process): boolean {
     const id = qualify(namespace, task.containerId || task.id);
@@ -102,6 +113,10 @@ export function createContainerdAdapter(
       return false;
     }
     if (!ALIVE_STATUSES.has(task.status)) return false;
+    if (task.pid > MAX_PID) {
+      skipped.skip(id, 'unreadable-pid', `containerd reports its task ${Status[task.status]} with PID ${task.pid}, outside Linux's range 1..${MAX_PID}`);
+      return false;
+    }
     if (task.pid > 0) return true;
     skipped.skip(id, 'no-pid', `containerd reports its task ${Status[task.status]} without a PID`);
     return false;

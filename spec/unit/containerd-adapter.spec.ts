@@ -15,7 +15,7 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@co
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { firstValueFrom, lastValueFrom, take, toArray, type Subscription } from 'rxjs';
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
-import { EngineUnreachableError, WrongEngineError } from '../../lib/errors.js';
+import { EngineUnreachableError, ProtocolError, WrongEngineError } from '../../lib/errors.js';
 import { createContainerdAdapter } from '../../engines/containerd/index.js';
 import { TaskExitSchema, TaskStartSchema } from '../../protos/gen/containerd/events/task_pb.js';
 import { Containers, type Container } from '../../protos/gen/containerd/services/containers/v1/containers_pb.js';
@@ -249,6 +249,49 @@ describe('containerd adapter (fake engine)', function () {
         [...fake.calls].sort(),
         ['Containers/List default', 'Containers/List prod', 'Namespaces/List', 'Tasks/List default', 'Tasks/List idle', 'Tasks/List prod'],
       );
+    });
+  });
+
+  describe("PIDs past Linux's maximum", () => {
+    it('leave the container out of lists and inspections, with an unreadable-pid diagnostic each', async () => {
+      fake.add('default', 'ok', {}, { pid: 4_194_304, status: Status.RUNNING });
+      fake.add('default', 'huge', {}, { pid: 4_194_305, status: Status.RUNNING });
+      const seen: EngineEvent[] = [];
+      const sub = adapter.events().subscribe((e) => seen.push(e));
+      try {
+        await eventually(() => assert.deepEqual(seen, [{ type: 'live' }]));
+        const summaries = await lastValueFrom(adapter.list());
+        assert.deepEqual(summaries.map((s) => [s.id, s.details?.pid]), [['ok', 4_194_304]]);
+        assert.equal(await lastValueFrom(adapter.inspect('huge')), null);
+        assert.equal((await lastValueFrom(adapter.inspect('ok')))?.pid, 4_194_304);
+        const notices = seen.filter((e) => e.type === 'diagnostic');
+        assert.deepEqual(notices.map((e) => e.type === 'diagnostic' && [e.code, e.id]), [
+          ['unreadable-pid', 'huge'],
+          ['unreadable-pid', 'huge'],
+        ]);
+        assert.match((notices[0] as { message: string }).message, /PID 4194305, outside Linux's range 1\.\.4194304/);
+      } finally {
+        sub.unsubscribe();
+      }
+    });
+  });
+
+  describe('maxResponseBytes', () => {
+    it('fails a list whose answer is over it with a ProtocolError naming the call and the limit', async () => {
+      fake.add('default', 'c1', { big: 'x'.repeat(4096) }, { pid: 11, status: Status.RUNNING });
+      const bounded = createContainerdAdapter(fake.socket, { maxResponseBytes: 1024 });
+      try {
+        await assert.rejects(lastValueFrom(bounded.list()), (err: unknown) => {
+          assert.ok(err instanceof ProtocolError, String(err));
+          assert.equal(err.endpoint, fake.socket);
+          assert.equal(err.field, 'containerd.services.containers.v1.Containers/List answer');
+          assert.match(err.message, /maxResponseBytes \(1024 bytes\)/);
+          return true;
+        });
+        assert.equal((await lastValueFrom(adapter.list())).length, 1, 'the default limit lets it through');
+      } finally {
+        await bounded.close();
+      }
     });
   });
 
