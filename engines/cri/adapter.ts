@@ -1,21 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
-import {
-  EMPTY,
-  Observable,
-  asyncScheduler,
-  catchError,
-  concatMap,
-  from,
-  interval,
-  map,
-  mergeMap,
-  of,
-  throwError,
-  toArray,
-  type OperatorFunction,
-} from 'rxjs';
+import { Observable, asyncScheduler, catchError, defer, interval, map, throwError, type OperatorFunction } from 'rxjs';
 import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
 import { WrongEngineError } from '../../lib/errors.js';
 import {
@@ -26,8 +12,17 @@ import {
   type ContainerEventResponse,
   type PodSandboxMetadata,
 } from '../../protos/gen/runtime/v1/api_pb.js';
-import { abortOnNextTurn, createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
+import {
+  DEFAULT_CALL_TIMEOUT,
+  abortOnNextTurn,
+  createUnixGrpcTransport,
+  fromCall,
+  fromServerStream,
+  grpcEngineError,
+  unixSocketPath,
+} from '../grpc.js';
 import { SkippedContainers } from '../skipped.js';
+import { LookupHints, type LookupHint } from './hints.js';
 import { containerDetails, parseVerboseInfo, sandboxDetails } from './labels.js';
 import type { CriWatchOptions } from './options.js';
 
@@ -54,17 +49,30 @@ export type CriRuntimeClient = Client<typeof RuntimeService>;
  * Creates the CRI engine adapter for the runtime at a unix socket (`/path` or `unix:///path`),
  * for use with the core's `watch()`. Opens nothing until its first call.
  *
+ * - `events()`: `GetContainerEvents`, translated without any call of its own: a STARTED becomes
+ *   `started` without details at once (the core inspects it), remembering what the event tells
+ *   (sandbox or container, and the pod) so that the inspection costs one status call.
+ * - `list()`: `ListPodSandbox` + `ListContainers` and nothing else; what the adapter inspected
+ *   before comes with details, the others without (the core inspects them, one status call each).
+ * - `inspect(id)`: one verbose `PodSandboxStatus` or `ContainerStatus` when a STARTED or a list
+ *   told which one it is; else `ContainerStatus` (plus the pod's status), then `PodSandboxStatus`.
+ *
+ * Answers are bounded by `maxResponseBytes` (an answer over it is a `ProtocolError` naming the
+ * call and the limit); calls by `callTimeout` (default 30 s).
+ *
  * @example
  * const w = watch(createCriAdapter('/run/containerd/containerd.sock'), options);
  */
 export function createCriAdapter(socket: string, options: CriWatchOptions = {}): EngineAdapter {
-  const { transport, close } = createUnixGrpcTransport(unixSocketPath(socket));
+  const { maxResponseBytes } = options;
+  const { transport, close } = createUnixGrpcTransport(unixSocketPath(socket), { maxResponseBytes });
   return criAdapter(createClient(RuntimeService, transport), socket, options, close);
 }
 
 /**
  * The CRI adapter over a given RuntimeService client (unit tests pass a fake); `release` frees
- * the client's connection on `close()`.
+ * the client's connection on `close()`. Answer sizes are the client's transport's to bound
+ * ({@link createCriAdapter} passes `maxResponseBytes` to it).
  *
  * @example
  * const adapter = criAdapter(fakeClient, '/fake.sock', {}, () => {});
@@ -76,17 +84,18 @@ export function criAdapter(
   release: () => void | Promise<void>,
 ): EngineAdapter {
   const type = options.type ?? CRI_ENGINE_TYPE;
-  const timeoutMs = options.callTimeout ?? 10_000;
-  const concurrency = Math.max(1, options.inspectConcurrency ?? 4);
+  const timeoutMs = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
   const pollInterval = options.pollInterval ?? 2_000;
   const scheduler = options.scheduler ?? asyncScheduler;
   /**
    * Details of the alive sandboxes and containers this adapter has fetched, by ID. CRI never
    * restarts a container or sandbox under the same ID and its labels, annotations and metadata are
-   * immutable, so they and the PID stay valid while the ID is alive: a list then costs two calls
-   * plus one status call per newcomer, not per container. Pruned on every list and `died`.
+   * immutable, so they and the PID stay valid while the ID is alive: a list hands them out with
+   * its summaries, and the core inspects only the newcomers. Pruned on every list and `died`.
    */
   const known = new Map<string, ContainerDetails>();
+  /** Sandbox or container, and its pod, of IDs about to be inspected (see {@link LookupHints}). */
+  const hints = new LookupHints();
   const skipped = new SkippedContainers();
   let fallbackNoticed = false;
   let closed = false;
@@ -142,50 +151,66 @@ export function criAdapter(
     return details;
   }
 
-  /** Details for a STARTED event, telling sandbox from container by the statuses it carries. */
-  async function startedDetails(event: ContainerEventResponse, signal: AbortSignal): Promise<ContainerDetails | undefined> {
+  /**
+   * What a STARTED event tells of its ID: a pod sandbox when the event's sandbox status is its
+   * own, a container of that pod when one of the event's container statuses is its own.
+   */
+  function hintOf(event: ContainerEventResponse): LookupHint | undefined {
     const id = event.containerId;
     const sandbox = event.podSandboxStatus;
-    if (sandbox?.id === id) return (await sandboxById(id, signal)) ?? undefined;
-    if (event.containersStatuses.some((s) => s.id === id)) {
-      return (await containerById(id, signal, sandbox?.metadata)) ?? undefined;
-    }
-    const found = await containerById(id, signal);
-    return (found === undefined ? await sandboxById(id, signal) : found) ?? undefined;
+    if (sandbox?.id === id) return { sandbox: true };
+    if (event.containersStatuses.some((s) => s.id === id)) return { sandbox: false, pod: sandbox?.metadata };
+    return undefined;
   }
 
-  /** One runtime event as the core's events; `since` is the subscription's start in ns. */
-  function translate(event: ContainerEventResponse, since: bigint): Observable<EngineEvent> {
+  /**
+   * One runtime event as the core's event, or nothing; `since` is the subscription's start in ns.
+   * Makes no call: whatever a lookup costs is the core's to schedule.
+   */
+  function translate(event: ContainerEventResponse, since: bigint): EngineEvent | undefined {
     const id = event.containerId;
     const at = new Date(Number(event.createdAt / 1_000_000n));
     if (event.createdAt < since) {
-      return of({
+      return {
         type: 'diagnostic',
         code: 'stale-event',
         id,
         message: `dropped ${ContainerEventType[event.containerEventType] ?? event.containerEventType} of ${id} from ${at.toISOString()}: it predates this subscription (buffered by the runtime while nobody listened)`,
-      });
+      };
     }
     switch (event.containerEventType) {
-      case ContainerEventType.CONTAINER_STARTED_EVENT:
-        return fromCall((signal) => startedDetails(event, signal)).pipe(
-          catchError(() => of(undefined)), // the core inspects instead
-          map((details): EngineEvent => (details ? { type: 'started', id, at, details } : { type: 'started', id, at })),
-        );
+      case ContainerEventType.CONTAINER_STARTED_EVENT: {
+        known.delete(id); // a new lifetime: never served from the cache
+        const hint = hintOf(event);
+        if (hint) hints.set(id, hint);
+        else hints.delete(id);
+        return { type: 'started', id, at };
+      }
       case ContainerEventType.CONTAINER_STOPPED_EVENT:
         known.delete(id);
-        return of({ type: 'died', id, at });
+        hints.delete(id);
+        return { type: 'died', id, at };
       case ContainerEventType.CONTAINER_CREATED_EVENT:
+        return undefined;
       case ContainerEventType.CONTAINER_DELETED_EVENT:
-        return EMPTY;
+        hints.delete(id);
+        return undefined;
       default:
-        return of({
+        return {
           type: 'diagnostic',
           code: 'unknown-event',
           id,
           message: `ignored CRI container event type ${String(event.containerEventType)} of ${id}`,
-        });
+        };
     }
+  }
+
+  /** A listed ID: with the details inspected before, else bare, remembering `hint` for its inspection. */
+  function summary(id: string, hint: LookupHint): ContainerSummary {
+    const details = known.get(id);
+    if (details) return { id, paused: false, details };
+    hints.set(id, hint);
+    return { id, paused: false };
   }
 
   return {
@@ -237,11 +262,12 @@ export function criAdapter(
           subscriber.add(interval(pollInterval, scheduler).subscribe(() => subscriber.next({ type: 'resync' })));
         };
 
-        const stream = fromServerStream((signal) =>
-          client.getContainerEvents({}, { signal, onHeader: goLive }),
-        ).pipe(concatMap((event) => translate(event, since)));
+        const stream = fromServerStream((signal) => client.getContainerEvents({}, { signal, onHeader: goLive }));
         const subscription = stream.subscribe({
-          next: (event) => subscriber.next(event),
+          next: (message) => {
+            const event = translate(message, since);
+            if (event) subscriber.next(event);
+          },
           error: (err: unknown) => {
             if (err instanceof ConnectError && err.code === Code.Unimplemented) {
               probe.then(fallBack, fail); // a runtime without events, unless it is no CRI runtime at all
@@ -260,42 +286,41 @@ export function criAdapter(
     },
 
     list(): Observable<readonly ContainerSummary[]> {
-      return fromCall((signal) =>
-        Promise.all([
-          client.listPodSandbox({}, call(signal)),
-          client.listContainers({ filter: { state: { state: ContainerState.CONTAINER_RUNNING } } }, call(signal)),
-        ]),
-      ).pipe(
-        mergeMap(([pods, containers]) => {
-          const ready = pods.items.filter((p) => p.state === PodSandboxState.SANDBOX_READY);
-          const running = containers.containers.filter((c) => c.state === ContainerState.CONTAINER_RUNNING);
-          const alive = new Set([...ready.map((p) => p.id), ...running.map((c) => c.id)]);
-          for (const id of known.keys()) if (!alive.has(id)) known.delete(id);
-          const metadata = new Map(pods.items.map((p) => [p.id, p.metadata]));
-          const lookups: Array<() => Observable<ContainerDetails | null | undefined>> = [
-            ...ready.map((p) => () => known.has(p.id) ? of(known.get(p.id)) : fromCall((s) => sandboxById(p.id, s))),
-            ...running.map(
-              (c) => () =>
-                known.has(c.id) ? of(known.get(c.id)) : fromCall((s) => containerById(c.id, s, metadata.get(c.podSandboxId))),
-            ),
-          ];
-          return from(lookups).pipe(
-            mergeMap((lookup) => lookup(), concurrency),
-            toArray(),
-          );
-        }),
-        map((found) =>
-          found.filter((d): d is ContainerDetails => !!d).map((details) => ({ id: details.id, paused: false, details })),
-        ),
-        mapError(),
-      );
+      return defer(() => {
+        const mark = hints.mark();
+        return fromCall((signal) =>
+          Promise.all([
+            client.listPodSandbox({}, call(signal)),
+            client.listContainers({ filter: { state: { state: ContainerState.CONTAINER_RUNNING } } }, call(signal)),
+          ]),
+        ).pipe(
+          map(([pods, containers]): readonly ContainerSummary[] => {
+            const ready = pods.items.filter((p) => p.state === PodSandboxState.SANDBOX_READY);
+            const running = containers.containers.filter((c) => c.state === ContainerState.CONTAINER_RUNNING);
+            const alive = new Set([...ready.map((p) => p.id), ...running.map((c) => c.id)]);
+            for (const id of known.keys()) if (!alive.has(id)) known.delete(id);
+            hints.prune(alive, mark); // a STARTED during the list keeps its hint
+            const metadata = new Map(pods.items.map((p) => [p.id, p.metadata]));
+            return [
+              ...ready.map((p) => summary(p.id, { sandbox: true })),
+              ...running.map((c) => summary(c.id, { sandbox: false, pod: metadata.get(c.podSandboxId) })),
+            ];
+          }),
+          mapError(),
+        );
+      });
     },
 
     inspect(id: string): Observable<ContainerDetails | null> {
-      return fromCall(async (signal) => {
-        const container = await containerById(id, signal);
-        if (container !== undefined) return container;
-        return (await sandboxById(id, signal)) ?? null;
+      return defer(() => {
+        const hint = hints.take(id);
+        return fromCall(async (signal) => {
+          if (hint?.sandbox) return (await sandboxById(id, signal)) ?? null;
+          if (hint) return (await containerById(id, signal, hint.pod)) ?? null;
+          const container = await containerById(id, signal);
+          if (container !== undefined) return container;
+          return (await sandboxById(id, signal)) ?? null;
+        });
       }).pipe(mapError());
     },
 
@@ -316,6 +341,7 @@ export function criAdapter(
       if (closed) return;
       closed = true;
       known.clear();
+      hints.clear();
       await release();
     },
   };

@@ -1,4 +1,5 @@
 import type { ContainerDetails } from '../../lib/adapter.js';
+import { MAX_PID } from '../../lib/reducer.js';
 import type { ContainerStatus, PodSandboxMetadata, PodSandboxStatus } from '../../protos/gen/runtime/v1/api_pb.js';
 
 /**
@@ -119,9 +120,9 @@ export function containerDetails(
 }
 
 /**
- * What a verbose status's `info` map tells: the PID (0 when missing or not a positive integer,
- * with `problem` saying what was wrong) and, for containers, the sandbox ID where the runtime
- * reports it (containerd and cri-o do).
+ * What a verbose status's `info` map tells: the PID (0 when missing, not a positive integer or
+ * above Linux's maximum {@link MAX_PID}, with `problem` saying what was wrong) and, for
+ * containers, the sandbox ID where the runtime reports it (containerd and cri-o do).
  *
  * @example
  * parseVerboseInfo({ info: '{"pid":4242,"sandboxID":"ab12…"}' }); // { pid: 4242, sandboxId: 'ab12…' }
@@ -144,10 +145,12 @@ export function parseVerboseInfo(info: Readonly<Record<string, string>>): {
     return { pid: 0, problem: `its verbose info is not a JSON object: ${excerpt(text)}` };
   }
   const { pid, sandboxID } = parsed as { pid?: unknown; sandboxID?: unknown };
-  const valid = typeof pid === 'number' && Number.isInteger(pid) && pid > 0;
-  const result: { pid: number; sandboxId?: string; problem?: string } = valid
-    ? { pid }
-    : { pid: 0, problem: `its verbose info has no positive integer "pid" (found ${pid === undefined ? 'none' : JSON.stringify(pid).slice(0, 60)})` };
+  const integer = typeof pid === 'number' && Number.isInteger(pid) && pid > 0;
+  const result: { pid: number; sandboxId?: string; problem?: string } = !integer
+    ? { pid: 0, problem: `its verbose info has no positive integer "pid" (found ${pid === undefined ? 'none' : JSON.stringify(pid).slice(0, 60)})` }
+    : pid > MAX_PID
+      ? { pid: 0, problem: `its verbose info claims PID ${pid}, outside Linux's range 1..${MAX_PID}` }
+      : { pid };
   if (typeof sandboxID === 'string' && sandboxID !== '') result.sandboxId = sandboxID;
   return result;
 }

@@ -11,11 +11,12 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { containerdWatcher } from '../../engines/containerd/index.js';
 import { criWatcher } from '../../engines/cri/index.js';
 import { EngineUnreachableError, ProtocolError, WhalewatcherError, WrongEngineError } from '../../lib/errors.js';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../../lib/options.js';
 import type { Watcher } from '../../lib/watcher.js';
 import { Status } from '../../protos/gen/containerd/types/task_pb.js';
 import { ContainerEventType } from '../../protos/gen/runtime/v1/api_pb.js';
 import { waitFor } from '../support/engines.js';
-import { FakeContainerdServer, FakeCriServer, emptyGrpcServer } from '../support/reliability-grpc-fakes.js';
+import { FakeContainerdServer, FakeCriServer, emptyGrpcServer, oversizedGrpcServer } from '../support/reliability-grpc-fakes.js';
 import { ProcessGuard, Recorder, assertEngineError, portfolioLines, recordFigure, silentServer, sleep, writeFigures } from '../support/reliability-helpers.js';
 
 after(() => writeFigures());
@@ -125,6 +126,15 @@ describe('reliability: hostile gRPC engines (fake containerd and CRI)', function
       outcomes.push(`containerd stream ends: ${err.constructor.name}, kept`);
     });
 
+    it('an answer over maxResponseBytes is a ProtocolError naming the call and the limit', async () => {
+      fake.add('c3', 103, Status.RUNNING, { big: 'x'.repeat(4096) });
+      w = containerdWatcher(fake.socket, { backoff: false, callTimeout: CALL_TIMEOUT, maxResponseBytes: 1024 });
+      const err = await rejection(w, 3_000);
+      assertEngineError(err, fake.socket, [ProtocolError]);
+      expect(err.message).to.contain('containerd.services.containers.v1.Containers/List answer').and.contain('maxResponseBytes (1024 bytes)');
+      outcomes.push(`containerd answer over maxResponseBytes: ${err.constructor.name}`);
+    });
+
     it('an empty server identity is a ProtocolError', async () => {
       fake.uuid = '';
       w = containerdWatcher(fake.socket, { backoff: false, callTimeout: CALL_TIMEOUT });
@@ -214,6 +224,76 @@ describe('reliability: hostile gRPC engines (fake containerd and CRI)', function
       expect(portfolioLines(w!.portfolio)).to.deep.equal(before);
       assertEngineError(err, fake.socket, [EngineUnreachableError, ProtocolError]);
       outcomes.push(`CRI stream fails (INTERNAL): ${err.constructor.name}, kept`);
+    });
+
+    it('an answer over maxResponseBytes is a ProtocolError naming the call and the limit', async () => {
+      fake.container('k2', 'sb1', 'big', 202, { labels: { big: 'x'.repeat(4096) } });
+      w = criWatcher(fake.socket, { backoff: false, callTimeout: CALL_TIMEOUT, maxResponseBytes: 1024 });
+      const err = await rejection(w, 3_000);
+      assertEngineError(err, fake.socket, [ProtocolError]);
+      expect(err.message)
+        .to.contain('runtime.v1.RuntimeService/ListContainers answer')
+        .and.contain('larger than maxResponseBytes (1024 bytes)');
+      outcomes.push(`CRI answer over maxResponseBytes: ${err.constructor.name} (${err.message.replace(/.*: /, '')})`);
+    });
+
+    it('with the default bound, an answer announced at 4 GiB fails at its length prefix, reading next to nothing', async () => {
+      const huge = await oversizedGrpcServer();
+      cleanups.push(() => huge.close());
+      w = criWatcher(huge.socket, { backoff: false, callTimeout: 5_000 });
+      const heap0 = process.memoryUsage().heapUsed;
+      const t0 = Date.now();
+      const err = await rejection(w, 5_000);
+      const ms = Date.now() - t0;
+      const heapMiB = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
+      assertEngineError(err, huge.socket, [ProtocolError]);
+      expect(err.message).to.contain(`larger than maxResponseBytes (${DEFAULT_MAX_RESPONSE_BYTES} bytes)`).and.contain('runtime.v1.RuntimeService/');
+      expect(huge.written(), 'bytes the server got to hand over').to.be.lessThan(DEFAULT_MAX_RESPONSE_BYTES / 16);
+      expect(ms).to.be.lessThan(2_000);
+      const figure = `${err.constructor.name} after ${ms} ms; server handed over ${(huge.written() / 2 ** 10).toFixed(0)} KiB of the 4 GiB announced; heap ${heapMiB >= 0 ? '+' : ''}${heapMiB.toFixed(1)} MiB`;
+      console.log(`      ${figure}`);
+      recordFigure('gRPC answer announced at 4 GiB (default maxResponseBytes 64 MiB)', figure);
+      outcomes.push(`CRI answer announced at 4 GiB: ${err.constructor.name} at the length prefix`);
+    });
+
+    it('a STARTED costs one status call, and a status call that hangs delays no later event', async () => {
+      w = criWatcher(fake.socket, { backoff: FAST, callTimeout: 10_000, resyncInterval: 0 });
+      rec = new Recorder(w);
+      await w.ready({ signal: AbortSignal.timeout(5_000) });
+      fake.statusCalls.splice(0);
+      fake.container('k5', 'sb1', 'fresh', 205);
+      fake.emitWithStatuses('k5', ContainerEventType.CONTAINER_STARTED_EVENT);
+      await waitFor(() => portfolioLines(w!.portfolio).includes('k5 205 running'), { timeoutMs: 3_000, what: 'k5 shown' });
+      expect(fake.statusCalls).to.deep.equal(['containerStatus k5']);
+
+      fake.container('k9', 'sb1', 'hung', 209);
+      fake.hang.add('k9');
+      fake.emitWithStatuses('k9', ContainerEventType.CONTAINER_STARTED_EVENT);
+      await waitFor(() => fake.statusCalls.includes('containerStatus k9'), { timeoutMs: 3_000, what: 'the lookup of k9 went out' });
+      const t0 = Date.now();
+      fake.entities.delete('k1');
+      fake.emitWithStatuses('k5', ContainerEventType.CONTAINER_STOPPED_EVENT);
+      fake.emit('k1', ContainerEventType.CONTAINER_STOPPED_EVENT);
+      await waitFor(() => portfolioLines(w!.portfolio).join() === 'sb1 200 running', { timeoutMs: 3_000, intervalMs: 5, what: 'k1 and k5 gone' });
+      const ms = Date.now() - t0;
+      expect(ms, 'the exits did not wait for the hung status call').to.be.lessThan(1_000);
+      expect(rec.state).to.equal('synced');
+      expect(fake.statusCalls).to.deep.equal(['containerStatus k5', 'containerStatus k9'], 'one status call per STARTED');
+      outcomes.push(`CRI hung ContainerStatus: later exits applied after ${ms} ms, one status call per STARTED`);
+    });
+
+    it('a status call that hangs during the first sync costs only its container, never the list or the session', async () => {
+      fake.container('k9', 'sb1', 'hung', 209);
+      fake.hang.add('k9');
+      const t0 = Date.now();
+      await watching();
+      const ms = Date.now() - t0;
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(['k1 201 running', 'sb1 200 running']);
+      expect(rec!.stateNames()).to.not.include('reconnecting');
+      expect(rec!.diagnostics.filter((d) => d.includes('k9'))).to.have.length(1);
+      expect(ms, 'synced within about one callTimeout').to.be.lessThan(CALL_TIMEOUT * 4);
+      expect(fake.statusCalls.filter((c) => c === 'containerStatus k9')).to.have.length(1);
+      outcomes.push(`CRI ContainerStatus hangs at first sync: synced after ${ms} ms without it, no reconnect`);
     });
 
     it('a gRPC server without the CRI service is the wrong engine', async () => {

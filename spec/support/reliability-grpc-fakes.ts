@@ -172,12 +172,18 @@ export interface FakeCriEntity {
   info?: string;
   /** Overrides the container state enum (e.g. an unknown value). */
   state?: number;
+  /** Labels, in lists and statuses (e.g. a huge one, for answer-size bounds). */
+  labels?: Record<string, string>;
 }
 
 /** A fake CRI runtime: the RuntimeService calls the CRI adapter makes. */
 export class FakeCriServer {
   readonly entities = new Map<string, FakeCriEntity>();
   readonly events = new StreamHub<ContainerEventResponse>();
+  /** IDs whose status calls never answer (until the call is cancelled). */
+  readonly hang = new Set<string>();
+  /** Status calls made, as `containerStatus <id>` / `podSandboxStatus <id>`. */
+  readonly statusCalls: string[] = [];
   socket = '';
   #close: (() => Promise<void>) | undefined;
 
@@ -189,6 +195,20 @@ export class FakeCriServer {
   }
   emit(containerId: string, containerEventType: number): void {
     this.events.push(create(ContainerEventResponseSchema, { containerId, containerEventType, createdAt: BigInt(Date.now()) * 1_000_000n }));
+  }
+  /** Emits an event with the statuses a real runtime sends along (the pod's sandbox, the container). */
+  emitWithStatuses(containerId: string, containerEventType: number): void {
+    const e = this.entities.get(containerId)!;
+    const sandbox = e.kind === 'sandbox' ? e : this.entities.get(e.podId!)!;
+    this.events.push(
+      create(ContainerEventResponseSchema, {
+        containerId,
+        containerEventType,
+        createdAt: BigInt(Date.now()) * 1_000_000n,
+        podSandboxStatus: create(PodSandboxStatusSchema, { id: sandbox.id, metadata: this.#meta(sandbox), state: PodSandboxState.SANDBOX_READY }),
+        containersStatuses: e.kind === 'container' ? [create(ContainerStatusSchema, { id: e.id, metadata: { name: e.name } })] : [],
+      }),
+    );
   }
 
   #meta(e: FakeCriEntity) {
@@ -204,12 +224,16 @@ export class FakeCriServer {
       if (!e || e.kind !== kind) throw new ConnectError(`${id} not found`, Code.NotFound);
       return e;
     };
+    const hanging = (id: string, signal: AbortSignal): Promise<void> =>
+      this.hang.has(id)
+        ? new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(new ConnectError('cancelled', Code.Canceled)), { once: true }))
+        : Promise.resolve();
     router.service(RuntimeService, {
       version: () => ({ version: '0.1.0', runtimeName: 'fakerd', runtimeVersion: '1.0', runtimeApiVersion: 'v1' }),
       listPodSandbox: () => ({
         items: [...this.entities.values()]
           .filter((e) => e.kind === 'sandbox')
-          .map((e) => create(PodSandboxSchema, { id: e.id, metadata: this.#meta(e), state: PodSandboxState.SANDBOX_READY })),
+          .map((e) => create(PodSandboxSchema, { id: e.id, metadata: this.#meta(e), state: PodSandboxState.SANDBOX_READY, labels: e.labels ?? {} })),
       }),
       listContainers: () => ({
         containers: [...this.entities.values()]
@@ -220,23 +244,29 @@ export class FakeCriServer {
               podSandboxId: e.podId!,
               metadata: { name: e.name },
               state: (e.state ?? ContainerState.CONTAINER_RUNNING) as ContainerState,
+              labels: e.labels ?? {},
             }),
           ),
       }),
-      podSandboxStatus: (req) => {
+      podSandboxStatus: async (req, ctx) => {
+        this.statusCalls.push(`podSandboxStatus ${req.podSandboxId}`);
+        await hanging(req.podSandboxId, ctx.signal);
         const e = find(req.podSandboxId, 'sandbox');
         return {
-          status: create(PodSandboxStatusSchema, { id: e.id, metadata: this.#meta(e), state: PodSandboxState.SANDBOX_READY }),
+          status: create(PodSandboxStatusSchema, { id: e.id, metadata: this.#meta(e), state: PodSandboxState.SANDBOX_READY, labels: e.labels ?? {} }),
           info: req.verbose ? this.#info(e) : {},
         };
       },
-      containerStatus: (req) => {
+      containerStatus: async (req, ctx) => {
+        this.statusCalls.push(`containerStatus ${req.containerId}`);
+        await hanging(req.containerId, ctx.signal);
         const e = find(req.containerId, 'container');
         return {
           status: create(ContainerStatusSchema, {
             id: e.id,
             metadata: { name: e.name },
             state: (e.state ?? ContainerState.CONTAINER_RUNNING) as ContainerState,
+            labels: e.labels ?? {},
           }),
           info: req.verbose ? this.#info(e) : {},
         };
@@ -256,6 +286,37 @@ export class FakeCriServer {
     this.events.fail();
     await this.#close?.();
   }
+}
+
+/**
+ * A gRPC server that answers every call with a length prefix announcing a message of `claimed`
+ * bytes, then sends zeros for as long as the client reads them. `written()` tells how many bytes
+ * of the message it got to send before the client gave up: a client that bounds answers stops
+ * at the length prefix instead of buffering the message.
+ */
+export async function oversizedGrpcServer(
+  claimed = 0xffff_fff0,
+): Promise<{ socket: string; written(): number; close(): Promise<void> }> {
+  let written = 0;
+  const chunk = Buffer.alloc(64 * 1024);
+  const server = http2.createServer();
+  server.on('stream', (stream) => {
+    stream.on('error', () => {}); // the client resets the stream: expected
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(claimed, 1);
+    stream.write(prefix);
+    const pump = () => {
+      while (!stream.destroyed && !stream.closed && written < claimed) {
+        written += chunk.length;
+        if (!stream.write(chunk)) return; // flow control: wait for the client to read
+      }
+    };
+    stream.on('drain', pump);
+    pump();
+  });
+  const unix = await listenOnUnixSocket(server, 'rel-oversized');
+  return { socket: unix.path, written: () => written, close: unix.close };
 }
 
 /** Serves an empty gRPC router (no services at all: every call is UNIMPLEMENTED). */

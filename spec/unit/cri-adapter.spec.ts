@@ -44,6 +44,8 @@ interface FakeEntity {
 class FakeRuntime {
   entities = new Map<string, FakeEntity>();
   calls: string[] = [];
+  /** IDs whose status calls never answer (until aborted). */
+  hang = new Set<string>();
   versionError: unknown;
   eventsError: unknown;
   sendHeaders = false;
@@ -100,6 +102,12 @@ class FakeRuntime {
     const info = (e: FakeEntity) => ({
       info: JSON.stringify({ pid: e.alive ? e.pid : 0, ...(e.podId ? { sandboxID: e.podId } : {}) }),
     });
+    const hanging = (id: string, signal: AbortSignal | undefined) =>
+      this.hang.has(id)
+        ? new Promise<never>((_, reject) =>
+            signal?.addEventListener('abort', () => reject(new ConnectError('aborted', Code.Canceled)), { once: true }),
+          )
+        : Promise.resolve();
     const fake = {
       version: async () => {
         this.calls.push('version');
@@ -137,13 +145,15 @@ class FakeRuntime {
           );
         return { containers };
       },
-      podSandboxStatus: async (req: { podSandboxId: string; verbose?: boolean }) => {
-        this.calls.push(`podSandboxStatus ${req.podSandboxId}`);
+      podSandboxStatus: async (req: { podSandboxId: string; verbose?: boolean }, opts?: { signal?: AbortSignal }) => {
+        this.calls.push(`podSandboxStatus ${req.podSandboxId}${req.verbose ? '' : ' (not verbose)'}`);
+        await hanging(req.podSandboxId, opts?.signal);
         const e = find(req.podSandboxId, 'sandbox');
         return { status: this.podStatus(e), info: req.verbose ? info(e) : {} };
       },
-      containerStatus: async (req: { containerId: string; verbose?: boolean }) => {
-        this.calls.push(`containerStatus ${req.containerId}`);
+      containerStatus: async (req: { containerId: string; verbose?: boolean }, opts?: { signal?: AbortSignal }) => {
+        this.calls.push(`containerStatus ${req.containerId}${req.verbose ? '' : ' (not verbose)'}`);
+        await hanging(req.containerId, opts?.signal);
         const e = find(req.containerId, 'container');
         return { status: this.containerStatus(e), info: req.verbose ? info(e) : {} };
       },
@@ -220,7 +230,7 @@ describe('CRI adapter (fake runtime)', () => {
       await until(() => rt.streamSignal?.aborted === true);
     });
 
-    it('drops stale events, reports starts with details and stops, ignores created/deleted', async () => {
+    it('drops stale events, reports starts (without details, making no call) and stops, ignores created/deleted', async () => {
       const rt = new FakeRuntime();
       rt.sendHeaders = true;
       rt.sandbox('sb1', 'pod1', 100);
@@ -240,32 +250,64 @@ describe('CRI adapter (fake runtime)', () => {
       assert.deepEqual(live, { type: 'live' });
       assert.equal(stale?.type, 'diagnostic');
       assert.equal(stale?.type === 'diagnostic' && stale.code, 'stale-event');
-      assert.ok(sb?.type === 'started' && sb.id === 'sb1');
-      assert.equal(sb.at?.getTime(), now);
-      assert.equal(sb.details?.name, 'ns/pod1');
-      assert.equal(sb.details?.pid, 100);
-      assert.ok(c?.type === 'started' && c.id === 'c1');
-      assert.equal(c.details?.name, 'ns/pod1/main');
-      assert.equal(c.details?.pid, 101);
-      assert.equal(c.details?.labels['io.kubernetes.annotation/a'], 'c1');
+      assert.deepEqual(sb, { type: 'started', id: 'sb1', at: new Date(now) });
+      assert.deepEqual(c, { type: 'started', id: 'c1', at: new Date(now + 1) });
       assert.deepEqual(died, { type: 'died', id: 'c1', at: new Date(now + 2) });
       assert.deepEqual(rest, []);
+      assert.deepEqual(rt.calls.filter((call) => call !== 'version' && call !== 'getContainerEvents'), [], 'no lookups');
     });
 
-    it('reports a start without details when the container is already gone', async () => {
+    it('emits a STARTED at once while its status call would hang, without delaying the events after it', async () => {
       const rt = new FakeRuntime();
       rt.sendHeaders = true;
       rt.sandbox('sb1', 'pod1', 100);
       rt.container('c1', 'sb1', 'main', 101);
-      const statuses = rt.statusesFor('c1');
-      rt.entities.delete('c1');
+      rt.container('c2', 'sb1', 'side', 102);
+      rt.hang.add('c1');
+      const adapter = adapterOf(rt);
+      const events: EngineEvent[] = [];
+      const sub = adapter.events().subscribe((e) => events.push(e));
+      await until(() => events.length > 0);
+      const now = Date.now() + 1;
+      rt.push({ containerId: 'c1', containerEventType: ContainerEventType.CONTAINER_STARTED_EVENT, createdAt: ns(now), ...rt.statusesFor('c1') });
+      rt.push({ containerId: 'c2', containerEventType: ContainerEventType.CONTAINER_STOPPED_EVENT, createdAt: ns(now + 1), ...rt.statusesFor('c2') });
+      rt.push({ containerId: 'c1', containerEventType: ContainerEventType.CONTAINER_STOPPED_EVENT, createdAt: ns(now + 2), ...rt.statusesFor('c1') });
+      // The core inspects c1 after its STARTED: that lookup hangs, and no event waits for it.
+      let inspected: unknown = 'pending';
+      const lookup = adapter.inspect('c1').subscribe({ next: (d) => (inspected = d), error: (e: unknown) => (inspected = e) });
+      await until(() => events.length >= 4);
+      assert.deepEqual(events.slice(1), [
+        { type: 'started', id: 'c1', at: new Date(now) },
+        { type: 'died', id: 'c2', at: new Date(now + 1) },
+        { type: 'died', id: 'c1', at: new Date(now + 2) },
+      ]);
+      assert.equal(inspected, 'pending', 'the status call of c1 still hangs');
+      lookup.unsubscribe();
+      sub.unsubscribe();
+    });
+
+    it('translates a burst of 50,000 events in order, making no call', async () => {
+      const rt = new FakeRuntime();
+      rt.sendHeaders = true;
+      rt.sandbox('sb1', 'pod1', 100);
       const { events, sub } = collect(rt);
       await until(() => events.length > 0);
-      rt.push({ containerId: 'c1', containerEventType: ContainerEventType.CONTAINER_STARTED_EVENT, createdAt: ns(Date.now() + 1), ...statuses });
-      await until(() => events.length >= 2);
+      const now = Date.now() + 1;
+      const statuses = rt.statusesFor('sb1');
+      for (let i = 0; i < 25_000; i++) {
+        const id = `c${i}`;
+        const containersStatuses = [create(ContainerStatusSchema, { id, metadata: { name: id } })];
+        rt.push({ containerId: id, containerEventType: ContainerEventType.CONTAINER_STARTED_EVENT, createdAt: ns(now), podSandboxStatus: statuses.podSandboxStatus, containersStatuses });
+        rt.push({ containerId: id, containerEventType: ContainerEventType.CONTAINER_STOPPED_EVENT, createdAt: ns(now) });
+      }
+      const t0 = Date.now();
+      await until(() => events.length >= 50_001, 20_000);
+      const ms = Date.now() - t0;
       sub.unsubscribe();
-      assert.equal(events[1]?.type, 'started');
-      assert.ok(events[1]?.type === 'started' && events[1].details === undefined);
+      console.log(`      50,000 runtime events translated in ${ms} ms`);
+      assert.equal(events[1]?.type === 'started' && events[1].id, 'c0');
+      assert.equal(events[50_000]?.type === 'died' && events[50_000].id, 'c24999');
+      assert.deepEqual(rt.calls.filter((call) => call !== 'version' && call !== 'getContainerEvents'), [], 'no lookups');
     });
 
     it('fails when the stream breaks, and when the runtime ends it', async () => {
@@ -330,7 +372,7 @@ describe('CRI adapter (fake runtime)', () => {
   });
 
   describe('list()', () => {
-    it('lists ready sandboxes and running containers with details, fetching each status once', async () => {
+    it('makes only the two list calls; what it never inspected comes without details, the rest with', async () => {
       const rt = new FakeRuntime();
       rt.sandbox('sb1', 'pod1', 100);
       rt.container('c1', 'sb1', 'main', 101);
@@ -339,36 +381,53 @@ describe('CRI adapter (fake runtime)', () => {
       rt.entities.get('sb2')!.alive = false;
       rt.container('c3', 'sb1', 'exited', 103);
       rt.entities.get('c3')!.alive = false;
+      rt.hang.add('c1'); // a hung status call cannot hold up a list that makes none
       const adapter = adapterOf(rt);
       const first = await lastValueFrom(adapter.list());
-      assert.deepEqual(
-        first.map((s) => [s.id, s.details?.name, s.details?.pid]).sort(),
-        [
-          ['c1', 'ns/pod1/main', 101],
-          ['c2', 'ns/pod1/side', 102],
-          ['sb1', 'ns/pod1', 100],
-        ],
-      );
-      assert.ok(first.every((s) => s.paused === false));
+      assert.deepEqual(first, [
+        { id: 'sb1', paused: false },
+        { id: 'c1', paused: false },
+        { id: 'c2', paused: false },
+      ]);
+      assert.deepEqual(rt.calls.sort(), ['listContainers', 'listPodSandbox']);
+
+      // The core inspects them, one status call each (the list told sandbox from container, and the pod).
+      rt.hang.delete('c1');
+      rt.calls = [];
+      for (const id of ['sb1', 'c1', 'c2']) assert.ok(await firstValueFrom(adapter.inspect(id)));
+      assert.deepEqual(rt.calls, ['podSandboxStatus sb1', 'containerStatus c1', 'containerStatus c2']);
 
       rt.calls = [];
       rt.container('c4', 'sb1', 'new', 104);
       const second = await lastValueFrom(adapter.list());
-      assert.equal(second.length, 4);
-      assert.deepEqual(rt.calls.sort(), ['containerStatus c4', 'listContainers', 'listPodSandbox']);
+      assert.deepEqual(rt.calls.sort(), ['listContainers', 'listPodSandbox']);
+      assert.deepEqual(
+        second.map((s) => [s.id, s.details?.name, s.details?.pid]),
+        [
+          ['sb1', 'ns/pod1', 100],
+          ['c1', 'ns/pod1/main', 101],
+          ['c2', 'ns/pod1/side', 102],
+          ['c4', undefined, undefined],
+        ],
+      );
+      assert.equal(second.find((s) => s.id === 'c1')?.details?.labels['io.kubernetes.pod.uid'], 'uid-sb1');
     });
 
-    it('forgets what died, and skips what dies during the list', async () => {
+    it('forgets what died, and serves nothing stale', async () => {
       const rt = new FakeRuntime();
       rt.sandbox('sb1', 'pod1', 100);
       rt.container('c1', 'sb1', 'main', 101);
       const adapter = adapterOf(rt);
       await lastValueFrom(adapter.list());
+      await firstValueFrom(adapter.inspect('c1'));
+      assert.ok((await lastValueFrom(adapter.list())).find((s) => s.id === 'c1')?.details);
       rt.entities.delete('c1');
       assert.deepEqual((await lastValueFrom(adapter.list())).map((s) => s.id), ['sb1']);
       // c1 comes back under the same ID (cannot happen in CRI, but must not be served stale)
       rt.container('c1', 'sb1', 'main', 999);
-      assert.equal((await lastValueFrom(adapter.list())).find((s) => s.id === 'c1')?.details?.pid, 999);
+      const back = await lastValueFrom(adapter.list());
+      assert.deepEqual(back.find((s) => s.id === 'c1'), { id: 'c1', paused: false });
+      assert.equal((await firstValueFrom(adapter.inspect('c1')))?.pid, 999);
     });
 
     it('maps transport errors', async () => {
@@ -398,6 +457,117 @@ describe('CRI adapter (fake runtime)', () => {
       assert.equal(sb?.labels['io.kubernetes.sandbox'], '');
       assert.equal(await firstValueFrom(adapter.inspect('c2')), null);
       assert.equal(await firstValueFrom(adapter.inspect('nope')), null);
+    });
+
+    /** An adapter whose event stream is live, with a way to push STARTED/STOPPED events of the fake's entities. */
+    async function liveAdapter(rt: FakeRuntime) {
+      rt.sendHeaders = true;
+      const adapter = adapterOf(rt);
+      const events: EngineEvent[] = [];
+      const sub = adapter.events().subscribe((e) => events.push(e));
+      await until(() => events.length > 0);
+      const push = async (id: string, type: ContainerEventType, withStatuses = true) => {
+        const n = events.length;
+        rt.push({ containerId: id, containerEventType: type, createdAt: ns(Date.now() + 1), ...(withStatuses ? rt.statusesFor(id) : {}) });
+        await until(() => events.length > n);
+      };
+      rt.calls = [];
+      return { adapter, events, sub, push };
+    }
+
+    it('after a STARTED with its pod, costs exactly one verbose status call (container or sandbox)', async () => {
+      const rt = new FakeRuntime();
+      rt.sandbox('sb1', 'pod1', 100);
+      rt.container('c1', 'sb1', 'main', 101);
+      const { adapter, sub, push } = await liveAdapter(rt);
+      await push('sb1', ContainerEventType.CONTAINER_STARTED_EVENT);
+      await push('c1', ContainerEventType.CONTAINER_STARTED_EVENT);
+      const sb = await firstValueFrom(adapter.inspect('sb1'));
+      const c = await firstValueFrom(adapter.inspect('c1'));
+      sub.unsubscribe();
+      assert.deepEqual(rt.calls, ['podSandboxStatus sb1', 'containerStatus c1']);
+      assert.equal(sb?.name, 'ns/pod1');
+      assert.equal(sb?.pid, 100);
+      assert.equal(c?.name, 'ns/pod1/main');
+      assert.equal(c?.pid, 101);
+      assert.equal(c?.labels['io.kubernetes.pod.uid'], 'uid-sb1');
+      assert.equal(c?.labels['io.kubernetes.annotation/a'], 'c1');
+    });
+
+    it('without a hint (a STARTED without statuses), falls back to finding out what the ID is', async () => {
+      const rt = new FakeRuntime();
+      rt.sandbox('sb1', 'pod1', 100);
+      rt.container('c1', 'sb1', 'main', 101);
+      const { adapter, sub, push } = await liveAdapter(rt);
+      await push('c1', ContainerEventType.CONTAINER_STARTED_EVENT, false);
+      await push('sb1', ContainerEventType.CONTAINER_STARTED_EVENT, false);
+      assert.equal((await firstValueFrom(adapter.inspect('c1')))?.name, 'ns/pod1/main');
+      assert.equal((await firstValueFrom(adapter.inspect('sb1')))?.name, 'ns/pod1');
+      sub.unsubscribe();
+      assert.deepEqual(rt.calls, [
+        'containerStatus c1',
+        'podSandboxStatus sb1 (not verbose)',
+        'containerStatus sb1',
+        'podSandboxStatus sb1',
+      ]);
+    });
+
+    it('drops a hint on STOPPED, and once it was used', async () => {
+      const rt = new FakeRuntime();
+      rt.sandbox('sb1', 'pod1', 100);
+      rt.container('c1', 'sb1', 'main', 101);
+      rt.container('c2', 'sb1', 'side', 102);
+      const { adapter, sub, push } = await liveAdapter(rt);
+      await push('c1', ContainerEventType.CONTAINER_STARTED_EVENT);
+      await push('c1', ContainerEventType.CONTAINER_STOPPED_EVENT);
+      await push('c2', ContainerEventType.CONTAINER_STARTED_EVENT);
+      await firstValueFrom(adapter.inspect('c1'));
+      assert.deepEqual(rt.calls, ['containerStatus c1', 'podSandboxStatus sb1 (not verbose)'], 'c1: no hint left');
+      rt.calls = [];
+      await firstValueFrom(adapter.inspect('c2'));
+      await firstValueFrom(adapter.inspect('c2'));
+      sub.unsubscribe();
+      assert.deepEqual(rt.calls, ['containerStatus c2', 'containerStatus c2', 'podSandboxStatus sb1 (not verbose)'], 'c2: the hint served once');
+    });
+
+    it('keeps at most 10,000 hints, dropping the oldest', async () => {
+      const rt = new FakeRuntime();
+      rt.sandbox('sb1', 'pod1', 100);
+      const { adapter, events, sub } = await liveAdapter(rt);
+      const { podSandboxStatus } = rt.statusesFor('sb1');
+      const now = Date.now() + 1;
+      for (let i = 0; i <= 10_000; i++) {
+        const id = `c${i}`;
+        rt.container(id, 'sb1', id, 1000 + i);
+        const containersStatuses = [create(ContainerStatusSchema, { id, metadata: { name: id } })];
+        rt.push({ containerId: id, containerEventType: ContainerEventType.CONTAINER_STARTED_EVENT, createdAt: ns(now), podSandboxStatus, containersStatuses });
+      }
+      await until(() => events.length >= 10_002, 10_000);
+      await firstValueFrom(adapter.inspect('c1'));
+      assert.deepEqual(rt.calls, ['containerStatus c1'], 'c1 kept its hint');
+      rt.calls = [];
+      await firstValueFrom(adapter.inspect('c0'));
+      sub.unsubscribe();
+      assert.deepEqual(rt.calls, ['containerStatus c0', 'podSandboxStatus sb1 (not verbose)'], 'c0, the oldest, lost its hint');
+    });
+
+    it('takes a PID over 4,194,304 for unreadable: null, with a diagnostic', async () => {
+      const rt = new FakeRuntime();
+      rt.sandbox('sb1', 'pod1', 4_194_305);
+      rt.container('c1', 'sb1', 'main', 4_194_305);
+      rt.container('c2', 'sb1', 'ok', 4_194_304);
+      const { adapter, events, sub, push } = await liveAdapter(rt);
+      await push('c1', ContainerEventType.CONTAINER_STARTED_EVENT);
+      assert.equal(await firstValueFrom(adapter.inspect('c1')), null);
+      assert.equal(await firstValueFrom(adapter.inspect('sb1')), null);
+      assert.equal((await firstValueFrom(adapter.inspect('c2')))?.pid, 4_194_304);
+      sub.unsubscribe();
+      const notices = events.filter((e): e is Extract<EngineEvent, { type: 'diagnostic' }> => e.type === 'diagnostic');
+      assert.deepEqual(notices.map((e) => [e.code, e.id]), [
+        ['unreadable-status', 'c1'],
+        ['unreadable-status', 'sb1'],
+      ]);
+      assert.match(notices[0]!.message, /claims PID 4194305, outside Linux's range 1\.\.4194304/);
     });
   });
 

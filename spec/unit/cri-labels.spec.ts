@@ -92,4 +92,15 @@ describe('CRI labels and names', () => {
     const long = parseVerboseInfo({ info: `<html>${'x'.repeat(500)}` }).problem!;
     assert.ok(long.length < 120, 'a long answer is cut in the message');
   });
+
+  it("takes a PID outside Linux's 1..4,194,304 for no PID, saying so", () => {
+    assert.deepEqual(parseVerboseInfo({ info: '{"pid":4194304}' }), { pid: 4_194_304 });
+    assert.deepEqual(parseVerboseInfo({ info: '{"pid":4194305,"sandboxID":"sb1"}' }), {
+      pid: 0,
+      sandboxId: 'sb1',
+      problem: "its verbose info claims PID 4194305, outside Linux's range 1..4194304",
+    });
+    assert.equal(parseVerboseInfo({ info: '{"pid":1e300}' }).pid, 0);
+    assert.equal(parseVerboseInfo({ info: '{"pid":-5}' }).problem, 'its verbose info has no positive integer "pid" (found -5)');
+  });
 });
