@@ -87,10 +87,15 @@ describe('CRI adapter against containerd 1.7 CRI', function () {
         { name: 'two' },
       ],
     });
+    const expected = [pod.sandboxId, pod.containers['one']!, pod.containers['two']!];
+    // A fresh adapter lists without details (two list calls, no status call): the core inspects.
+    const fresh = await lastValueFrom(adapter.list());
+    for (const id of expected) assert.deepEqual(fresh.find((s) => s.id === id), { id, paused: false });
+    for (const id of expected) assert.ok(await firstValueFrom(adapter.inspect(id)), `inspects ${id}`);
+    // What it inspected, it lists with details from then on.
     const summaries = await lastValueFrom(adapter.list());
     const ours = summaries.filter((s) => s.details?.labels['io.kubernetes.pod.namespace'] === TEST_NAMESPACE);
     const alive = await cri.alive();
-    const expected = [pod.sandboxId, pod.containers['one']!, pod.containers['two']!];
     assert.deepEqual(ours.map((s) => s.id).sort(), [...expected].sort());
     for (const s of ours) {
       const d = s.details!;
@@ -129,7 +134,7 @@ describe('CRI adapter against containerd 1.7 CRI', function () {
     assert.equal(await firstValueFrom(adapter.inspect(pod.containers['c']!)), null);
   });
 
-  it('streams sandbox and container starts with details, and their stops', async () => {
+  it('streams sandbox and container starts (the core inspects them), and their stops', async () => {
     const { events, sub, errors } = await listen(adapter);
     try {
       const pod = await cri.runPod({ namespace: TEST_NAMESPACE, name: 'events', containers: [{ name: 'a' }, { name: 'b' }] });
@@ -138,12 +143,14 @@ describe('CRI adapter against containerd 1.7 CRI', function () {
         events.filter((e): e is Extract<EngineEvent, { type: 'started' }> => e.type === 'started' && ids.includes(e.id));
       await until(() => started().length === 3, 10_000, 'three starts');
       for (const e of started()) {
-        assert.ok(e.details, `details come along for ${e.id}`);
-        assert.ok(cmdline(e.details.pid).some((a) => a.endsWith('sleep')));
+        assert.equal(e.details, undefined, `no lookup inside the event stream for ${e.id}`);
         assert.ok(e.at instanceof Date && Math.abs(e.at.getTime() - Date.now()) < 60_000);
       }
+      const details = [];
+      for (const e of started()) details.push(await firstValueFrom(adapter.inspect(e.id)));
+      for (const d of details) assert.ok(cmdline(d!.pid).some((a) => a.endsWith('sleep')), `${d?.name} runs sleep`);
       assert.deepEqual(
-        started().map((e) => e.details?.name),
+        details.map((d) => d?.name),
         [`${TEST_NAMESPACE}/events`, `${TEST_NAMESPACE}/events/a`, `${TEST_NAMESPACE}/events/b`],
       );
 
@@ -249,7 +256,8 @@ describe('CRI adapter against containerd 1.6 CRI (no container events)', functio
     try {
       const pod = await cri.runPod({ namespace: TEST_NAMESPACE, name: 'old', containers: [{ name: 'c' }] });
       const summaries = await lastValueFrom(adapter.list());
-      const c = summaries.find((s) => s.id === pod.containers['c'])?.details;
+      assert.deepEqual(summaries.find((s) => s.id === pod.containers['c']), { id: pod.containers['c'], paused: false });
+      const c = await firstValueFrom(adapter.inspect(pod.containers['c']!));
       assert.equal(c?.name, `${TEST_NAMESPACE}/old/c`);
       assert.ok(cmdline(c!.pid).some((a) => a.endsWith('sleep')));
       assert.equal((await firstValueFrom(adapter.inspect(pod.sandboxId)))?.name, `${TEST_NAMESPACE}/old`);
