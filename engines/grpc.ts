@@ -383,8 +383,12 @@ export function grpcEngineError(err: unknown, endpoint: string, expected: string
       return new EngineUnreachableError(endpoint, 'permission denied', options);
     case 'ENOTSOCK':
       return new WrongEngineError(endpoint, expected, 'a file that is not a socket', options);
-    case 'ERR_HTTP2_ERROR':
     case 'ERR_HTTP2_SESSION_ERROR':
+      // The peer spoke HTTP/2 and then ended the session with an error code (GOAWAY): a gRPC
+      // server that gave up on this connection (nghttp2's limit on stream resets does so), not
+      // a wrong engine. Retried like any lost connection.
+      return new EngineUnreachableError(endpoint, `the engine ended the HTTP/2 session (${err instanceof Error ? err.message : String(err)})`, options);
+    case 'ERR_HTTP2_ERROR':
     case 'ERR_HTTP2_PROTOCOL_ERROR':
       return new WrongEngineError(endpoint, expected, 'a server that does not speak gRPC over HTTP/2', options);
   }

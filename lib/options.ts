@@ -67,7 +67,7 @@ export interface WatchOptions {
    * and the limit; memory while reading stays within it. Event streams bound each event instead.
    */
   readonly maxResponseBytes?: number;
-  /** Scheduler for timers (tests pass a TestScheduler). */
+  /** Scheduler for timers and for starting lookups (tests pass a TestScheduler; default: real timers, lookups on the next turn of the event loop). */
   readonly scheduler?: import('rxjs').SchedulerLike;
 }
 

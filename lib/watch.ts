@@ -5,8 +5,7 @@ import {
   ReplaySubject,
   type SchedulerLike,
   Subject,
-  type Subscription,
-  asapScheduler,
+  Subscription,
   asyncScheduler,
   catchError,
   concat,
@@ -279,7 +278,7 @@ class EngineWatcher implements Watcher {
             runLookups(
               (r) => this.#lookup(r),
               this.#options.inspectConcurrency ?? DEFAULT_CONCURRENCY,
-              this.#options.scheduler ?? asapScheduler,
+              this.#options.scheduler ?? nextTurnScheduler,
             ),
           ),
         );
@@ -351,3 +350,16 @@ class EngineWatcher implements Watcher {
     });
   }
 }
+
+/**
+ * Runs work on the next turn of the event loop (`setImmediate`), after everything already read
+ * from the engine's sockets has been applied: lookups wait for the whole read, not one message.
+ * RxJS's `asapScheduler` runs as a microtask, between the messages of one read.
+ */
+const nextTurnScheduler: SchedulerLike = {
+  now: () => Date.now(),
+  schedule(work: (this: unknown, state?: unknown) => void) {
+    const handle = setImmediate(() => work.call(undefined));
+    return new Subscription(() => clearImmediate(handle));
+  },
+} as SchedulerLike;

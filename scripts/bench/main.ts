@@ -5,7 +5,8 @@
  * and writes `bench/latest.json` plus, unless `--only` picks sections, `bench/<full|quick>.json`,
  * with date and machine.
  *
- * Needs the private engines for sections 1, 2, 5 and 6 (`npm run engines:up`); without them
+ * Section 7 runs against fake engines of its own. Needs the private engines for sections 1, 2, 5
+ * and 6 (`npm run engines:up`); without them
  * those sections are reported as SKIPPED. Every container the benchmark creates carries the
  * label `whalewatcher.bench` (Docker) or lives in the `ww-bench` namespace (containerd) and is
  * removed at the end, also on Ctrl-C.
@@ -19,6 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT, engineAnswers, testEngines } from '../../spec/support/engines.js';
+import { benchBurst } from './burst.js';
 import { benchCore } from './core.js';
 import { BENCH_LABEL, CtrFleet, DockerFleet } from './engines.js';
 import { benchLatency } from './latency.js';
@@ -56,6 +58,8 @@ const config = {
   readLists: quick ? 100 : 300,
   reads: quick ? 200_000 : 1_000_000,
   readRepetitions: quick ? 3 : 7,
+  burstPairs: 20_000,
+  burstRepetitions: quick ? 1 : 3,
 } as const;
 
 const rows: Row[] = [];
@@ -114,6 +118,7 @@ async function main(): Promise<number> {
 
   await section(3, 'core scaling', () => benchCore({ sizes: config.coreSizes, events: config.coreEvents, repetitions: config.coreRepetitions }));
   await section(4, 'memory', () => benchMemory(config.memoryContainers, config.churnEvents));
+  await section(7, 'after a burst', () => benchBurst({ pairs: config.burstPairs, repetitions: config.burstRepetitions }));
 
   const dockerSections = [1, 2, 5, 6].filter(want);
   const dockerUp = dockerSections.length > 0 && engines.docker !== undefined && (await engineAnswers('docker'));

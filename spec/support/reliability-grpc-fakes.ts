@@ -66,7 +66,9 @@ class StreamHub<T> {
       signal.addEventListener('abort', onAbort);
       try {
         for (;;) {
-          while (queue.length) yield queue.shift()!;
+          // By index, not shift(): a burst of 40,000 events would cost O(n²) moves.
+          for (let head = 0; head < queue.length; head++) yield queue[head]!;
+          queue.length = 0;
           if (end === 'end' || signal.aborted) return;
           if (end !== undefined) throw end;
           await new Promise<void>((r) => (wake = r));

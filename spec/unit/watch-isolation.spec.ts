@@ -132,22 +132,30 @@ describe('watch pipeline: per-container isolation', function () {
     expect(w.portfolio.container('a'), 'exit applied synchronously').to.equal(undefined);
   });
 
-  it('looks up no container that died before its lookup went out, and cancels one that died during it', async () => {
-    start({ inspectConcurrency: 1 });
+  it('looks up no container that died before its lookup went out; one that died during it gives its slot up', async () => {
+    start({ inspectConcurrency: 2, callTimeout: 60_000 });
     await w.ready();
     for (let i = 0; i < 1_000; i++) {
       engine.start(`short${i}`);
       engine.die(`short${i}`);
     }
-    engine.answers.set('slow', () => NEVER);
+    for (const id of ['slow', 'slow2']) engine.answers.set(id, () => NEVER);
     engine.start('slow');
     await waitFor(() => engine.active === 1, { what: 'the lookup of slow' });
     engine.die('slow');
-    expect(engine.active, 'the lookup of a dead container is cancelled').to.equal(0);
     engine.start('late');
     await firstValueFrom(w.portfolio$.pipe(filter((p) => !!p.container('late'))));
+    expect(engine.active, 'the orphaned lookup of slow runs on (not reset), without its slot').to.equal(1);
     expect([...engine.inspected.keys()]).to.deep.equal(['slow', 'late']);
     expect(w.portfolio.containerTotal).to.equal(1);
+    // Orphans are bounded: while `inspectConcurrency` of them run, no new lookup starts.
+    engine.start('slow2');
+    await waitFor(() => engine.active === 2, { what: 'the lookup of slow2' });
+    engine.die('slow2');
+    engine.start('waits');
+    for (let i = 0; i < 3; i++) await new Promise(setImmediate); // lookups start on the next turn
+    expect(engine.inspected.has('waits'), 'no third call in flight beside two orphans').to.equal(false);
+    expect(engine.active).to.equal(2);
   });
 
   it('holds bounded memory for pending lookups while every slot hangs, whatever the burst', async () => {

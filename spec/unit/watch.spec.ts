@@ -58,7 +58,7 @@ describe('watch pipeline (virtual time)', () => {
       const events = cold<EngineEvent>('---l', { l: live });
       const list = cold<readonly ContainerSummary[]>('--(a|)', { a: [{ id: 'c1', paused: false }] });
       const inspect = cold<ContainerDetails | null>('-(a|)', { a: d('c1', 42) });
-      const w = watch(scripted({ events: () => events, list: () => list, inspect: () => inspect }), { resyncInterval: 0 });
+      const w = watch(scripted({ events: () => events, list: () => list, inspect: () => inspect }), { resyncInterval: 0, scheduler: ts });
       expectObservable(w.portfolio$.pipe(take(1), map(names))).toBe(
         '------(a|)',
         { a: ['c1/42'] },
@@ -73,7 +73,7 @@ describe('watch pipeline (virtual time)', () => {
     ts.run(({ flush }) => {
       const engine = new FakeEngine();
       for (let i = 0; i < 50; i++) engine.start({ id: `c${i}` });
-      const w = watch(engine, { resyncInterval: 1000, fullResyncEvery: 0 });
+      const w = watch(engine, { resyncInterval: 1000, fullResyncEvery: 0, scheduler: ts });
       const emitted: Portfolio[] = [];
       w.portfolio$.subscribe((p) => emitted.push(p));
       const calls: (typeof engine.calls)[] = [];
@@ -93,7 +93,7 @@ describe('watch pipeline (virtual time)', () => {
       const engine = new FakeEngine();
       engine.start({ id: 'c1' });
       engine.start({ id: 'c2' });
-      const w = watch(engine, { resyncInterval: 10, fullResyncEvery: 3 });
+      const w = watch(engine, { resyncInterval: 10, fullResyncEvery: 3, scheduler: ts });
       w.portfolio$.subscribe();
       ts.schedule(() => void w.close(), 35);
       flush();
@@ -108,7 +108,7 @@ describe('watch pipeline (virtual time)', () => {
       const engine = new FakeEngine();
       engine.start({ id: 'keep' });
       engine.start({ id: 'gone' });
-      const w = watch(engine, { resyncInterval: 0, backoff: { initialDelay: 100, jitter: 0 } });
+      const w = watch(engine, { resyncInterval: 0, backoff: { initialDelay: 100, jitter: 0 }, scheduler: ts });
       const states: WatcherState[] = [];
       const events: string[] = [];
       w.events$.subscribe((e) => events.push(`${e.type} ${e.container.id}`));
