@@ -99,6 +99,23 @@ describe('reliability: hostile gRPC engines (fake containerd and CRI)', function
       outcomes.push('containerd unknown task status enum: skipped as not alive, with diagnostic');
     });
 
+    it('a lookup that hangs after a start delays no exit and costs only its container', async () => {
+      w = containerdWatcher(fake.socket, { backoff: FAST, callTimeout: 2_000, resyncInterval: 0 });
+      rec = new Recorder(w);
+      await w.ready({ signal: AbortSignal.timeout(5_000) });
+      fake.add('c9', 109, Status.RUNNING);
+      fake.hang.add('c9');
+      fake.emit('/tasks/start', FakeContainerdServer.taskStart('c9', 109));
+      const t0 = Date.now();
+      fake.emit('/tasks/exit', FakeContainerdServer.taskExit('c1', 101));
+      await waitFor(() => portfolioLines(w!.portfolio).join() === 'c2 102 paused', { timeoutMs: 1_500, intervalMs: 5, what: 'c1 gone' });
+      const ms = Date.now() - t0;
+      await waitFor(() => rec!.diagnostics.some((d) => d.startsWith('lookup-failed') && d.includes('c9')), { timeoutMs: 5_000, what: 'the failed lookup of c9' });
+      expect(portfolioLines(w!.portfolio)).to.deep.equal(['c2 102 paused']);
+      expect(rec!.stateNames()).to.not.include('reconnecting');
+      outcomes.push(`containerd Tasks/Get hangs: a later exit applied after ${ms} ms; the container left out with a diagnostic at callTimeout, no reconnect`);
+    });
+
     it('the event stream failing in mid-watch: reconnecting with the error class, synced, portfolio kept', async () => {
       await watching();
       const before = portfolioLines(w!.portfolio);

@@ -166,6 +166,65 @@ describe('reliability: hostile Docker API servers (fake engines)', function () {
     });
   });
 
+  describe('one stuck container never blinds the watcher', () => {
+    /** Inspections of `stuck` IDs are swallowed: dockerd holding a container's lock does that. */
+    const hangInspections = (stuck: Set<string>) => {
+      fake.intercept = (req) => [...stuck].some((id) => (req.url ?? '').includes(`/containers/${id}/json`));
+    };
+
+    it('one of 50 inspections never answers: synced with the 49 and a diagnostic naming it, no reconnect', async () => {
+      for (let i = 0; i < 50; i++) fake.containers.set(`c${i}`, inspection(`c${i}`, `n${i}`, 100 + i));
+      hangInspections(new Set(['c17']));
+      w = mobyWatcher(fake.api, { backoff: FAST, callTimeout: CALL_TIMEOUT, resyncInterval: 0 });
+      const rec = new Recorder(w);
+      try {
+        const t0 = Date.now();
+        const p = await w.ready({ signal: AbortSignal.timeout(5_000) });
+        const ms = Date.now() - t0;
+        expect(p.containerTotal).to.equal(49);
+        expect(p.container('n17')).to.equal(undefined);
+        expect(rec.diagnostics.filter((d) => d.startsWith('lookup-failed'))).to.have.length(1);
+        expect(rec.diagnostics.find((d) => d.startsWith('lookup-failed'))).to.contain('c17').and.contain('timed out');
+        expect(rec.stateNames()).to.not.include('reconnecting');
+        expect(fake.eventStreams).to.have.length(1);
+        outcomes.push(`one of 50 inspections hangs: synced with 49 after ${ms} ms (callTimeout ${CALL_TIMEOUT} ms), one diagnostic, no reconnect`);
+        recordFigure('Docker, one of 50 inspections hangs', `synced with 49 after ${ms} ms (callTimeout ${CALL_TIMEOUT} ms); 1 lookup-failed diagnostic; 1 event stream (no reconnect)`);
+      } finally {
+        rec.stop();
+      }
+    });
+
+    it('after the sync, a newcomer whose inspection hangs stays out; the exit of another applies at once', async () => {
+      fake.containers.set('a', inspection('a', 'alpha', 201));
+      fake.containers.set('b', inspection('b', 'beta', 202));
+      const stuck = new Set<string>();
+      hangInspections(stuck);
+      w = mobyWatcher(fake.api, { backoff: FAST, callTimeout: 10_000, resyncInterval: 0 });
+      const rec = new Recorder(w);
+      try {
+        await w.ready({ signal: AbortSignal.timeout(5_000) });
+        const stream = await fake.nextEventStream(1);
+        const time = Math.floor(Date.now() / 1000);
+        const event = (Action: string, id: string) => JSON.stringify({ Type: 'container', Action, id, Actor: { ID: id, Attributes: {} }, time }) + '\n';
+        stuck.add('x');
+        fake.containers.set('x', inspection('x', 'xray', 203));
+        stream.write(event('start', 'x'));
+        await waitFor(() => fake.requests.some((u) => u.includes('/containers/x/json')), { timeoutMs: 2_000, intervalMs: 5, what: 'the inspection of x' });
+        const t0 = Date.now();
+        fake.containers.delete('a');
+        stream.write(event('die', 'a'));
+        await waitFor(() => !w!.portfolio.container('alpha'), { timeoutMs: 2_000, intervalMs: 2, what: 'alpha gone' });
+        const ms = Date.now() - t0;
+        expect(ms).to.be.lessThan(1_000);
+        expect(w.portfolio.containers().map((c) => c.name)).to.deep.equal(['beta']);
+        expect(rec.stateNames()).to.deep.equal(['idle', 'connecting', 'synced']);
+        outcomes.push(`a newcomer's inspection hangs after the sync: another's exit applied after ${ms} ms, still synced`);
+      } finally {
+        rec.stop();
+      }
+    });
+  });
+
   describe('faults in mid-watch, retries on: reconnecting, then synced, portfolio kept', () => {
     let rec: Recorder;
     let seen: Portfolio[];

@@ -10,7 +10,7 @@ import { create } from '@bufbuild/protobuf';
 import { anyPack, timestampNow } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { TaskStartSchema } from '../../protos/gen/containerd/events/task_pb.js';
+import { TaskExitSchema, TaskStartSchema } from '../../protos/gen/containerd/events/task_pb.js';
 import { Containers, type Container } from '../../protos/gen/containerd/services/containers/v1/containers_pb.js';
 import { EnvelopeSchema, Events, type Envelope } from '../../protos/gen/containerd/services/events/v1/events_pb.js';
 import { Introspection } from '../../protos/gen/containerd/services/introspection/v1/introspection_pb.js';
@@ -98,6 +98,8 @@ export class FakeContainerdServer {
   readonly containers: Container[] = [];
   readonly tasks: Process[] = [];
   readonly events = new StreamHub<Envelope>();
+  /** Container IDs whose Tasks/Get never answers (until the call is cancelled). */
+  readonly hang = new Set<string>();
   uuid = 'fake-containerd-uuid';
   socket = '';
   #close: (() => Promise<void>) | undefined;
@@ -110,6 +112,11 @@ export class FakeContainerdServer {
   /** Emits an envelope in namespace `default`. */
   emit(topic: string, event: Envelope['event']): void {
     this.events.push(create(EnvelopeSchema, { namespace: 'default', topic, timestamp: timestampNow(), event }));
+  }
+
+  /** A TaskExit payload of a container's init process, packed like containerd does. */
+  static taskExit(containerId: string, pid: number): Envelope['event'] {
+    return bareAny(anyPack(TaskExitSchema, create(TaskExitSchema, { containerId, id: containerId, pid })));
   }
 
   /** A TaskStart payload, packed like containerd does. */
@@ -132,7 +139,8 @@ export class FakeContainerdServer {
     router.service(Namespaces, { list: () => ({ namespaces: [{ name: 'default' }] }) });
     router.service(Tasks, {
       list: () => ({ tasks: this.tasks }),
-      get: (req) => {
+      get: async (req, ctx) => {
+        if (this.hang.has(req.containerId)) await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new ConnectError('cancelled', Code.Canceled)), { once: true }));
         const task = this.tasks.find((t) => t.containerId === req.containerId);
         if (!task) throw new ConnectError('not found', Code.NotFound);
         return { process: task };
