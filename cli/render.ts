@@ -1,5 +1,5 @@
 import type { Container, Portfolio } from '../lib/model.js';
-import type { FleetPortfolio } from '../lib/fleet.js';
+import type { FleetPortfolio } from '../lib/fleet/index.js';
 import { escapeTerminal } from './escape.js';
 import type { EngineStatus } from './session.js';
 

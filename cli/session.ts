@@ -1,8 +1,9 @@
-import { Observable, Subject, combineLatest, filter, firstValueFrom, map, merge, take, timer } from 'rxjs';
+import { Observable, Subject, firstValueFrom, map, merge, timer } from 'rxjs';
+import { allSettled } from '../lib/operators/allSettled.js';
 import { containerdWatcher } from '../engines/containerd/index.js';
 import { criWatcher } from '../engines/cri/index.js';
 import { mobyWatcher } from '../engines/moby/index.js';
-import { type Fleet, fleet } from '../lib/fleet.js';
+import { type Fleet, fleet } from '../lib/fleet/index.js';
 import type { BackoffOptions } from '../lib/options.js';
 import type { Watcher, WatcherState } from '../lib/watcher.js';
 import type { EngineSpec } from './discover.js';
@@ -120,14 +121,7 @@ export class Session {
    * after `timeoutMs`, whichever comes first. Starts the watchers.
    */
   async settle(timeoutMs: number): Promise<void> {
-    const settled = combineLatest(
-      this.statuses.map((s) =>
-        s.watcher.state$.pipe(
-          filter((st) => st.state !== 'idle' && st.state !== 'connecting'),
-          take(1),
-        ),
-      ),
-    );
+    const settled = allSettled(this.statuses.map((s) => s.watcher.state$));
     await firstValueFrom(merge(settled, timer(timeoutMs)), { defaultValue: undefined });
   }
 

@@ -1,7 +1,7 @@
 import { Map as PMap } from 'immutable';
+import { byName } from './byName.js';
 import type { ComposerProject, Container, Portfolio } from './model.js';
 
-const byName = (a: Container, b: Container) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1);
 const noContainers: PMap<string, Container> = PMap();
 const noNames: PMap<string, string> = PMap();
 

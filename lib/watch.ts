@@ -1,5 +1,4 @@
 import {
-  BehaviorSubject,
   type MonoTypeOperatorFunction,
   Observable,
   ReplaySubject,
@@ -43,11 +42,10 @@ import { EngineUnreachableError, ProtocolError, WrongEngineError } from './error
 import type { LifecycleEvent, Portfolio } from './model.js';
 import { coalesceMap } from './operators/coalesceMap.js';
 import { runLookups } from './operators/runLookups.js';
-import { startOnSubscribe } from './operators/startOnSubscribe.js';
 import type { WatchOptions } from './options.js';
 import { PortfolioSnapshot } from './portfolio.js';
 import { type Transition, createReducer, initialTransition } from './reducer.js';
-import { whenSynced } from './whenSynced.js';
+import { WatcherShell } from './watcherShell.js';
 import type { Diagnostic, Watcher, WatcherState } from './watcher.js';
 
 const DEFAULT_RESYNC = 60_000;
@@ -85,11 +83,10 @@ export function watch(adapter: EngineAdapter, options: WatchOptions = {}): Watch
  * `#steps` is the one Subject, because lookups are the feedback loop: the reducer's steps say
  * which lookups to make, and their answers come back as actions.
  */
-class EngineWatcher implements Watcher {
+class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
   readonly api: string;
   readonly portfolio$: Observable<Portfolio>;
   readonly events$: Observable<LifecycleEvent>;
-  readonly state$: Observable<WatcherState>;
   readonly diagnostics$: Observable<Diagnostic>;
 
   readonly #adapter: EngineAdapter;
@@ -97,15 +94,14 @@ class EngineWatcher implements Watcher {
   readonly #scheduler: SchedulerLike;
   /** The reducer's steps: the source of every output, and of the lookups (feedback loop). */
   readonly #steps = new Subject<Transition>();
-  readonly #status = new BehaviorSubject<WatcherState>({ state: 'idle' });
   #shown: Portfolio | undefined;
   #info: EngineInfo | undefined;
   #run: Subscription | undefined;
   /** Failed attempts since the last sync, for the backoff. */
   #failures = 0;
-  #closing: Promise<void> | undefined;
 
   constructor(adapter: EngineAdapter, options: WatchOptions) {
+    super('watcher');
     this.#adapter = adapter;
     this.#options = options;
     this.#scheduler = options.scheduler ?? asyncScheduler;
@@ -123,11 +119,9 @@ class EngineWatcher implements Watcher {
     );
     portfolios.connect();
 
-    // Subscribing starts the watch, after the subscriber is in place so it sees the start.
-    const started = <T>(source: Observable<T>) => startOnSubscribe(source, () => this.#start());
-    this.portfolio$ = started(portfolios);
-    this.events$ = started(this.#steps.pipe(mergeMap((t) => t.effects.lifecycle)));
-    this.state$ = started(this.#status.asObservable());
+    // Subscribing starts the watch (but diagnostics$ alone does not).
+    this.portfolio$ = this.startedBy(portfolios);
+    this.events$ = this.startedBy(this.#steps.pipe(mergeMap((t) => t.effects.lifecycle)));
     this.diagnostics$ = this.#steps.pipe(mergeMap((t) => t.effects.diagnostics));
   }
 
@@ -143,11 +137,6 @@ class EngineWatcher implements Watcher {
     return this.#shown ?? PortfolioSnapshot.empty;
   }
 
-  ready(options: { signal?: AbortSignal } = {}): Promise<Portfolio> {
-    const start = () => this.#start();
-    return whenSynced(this.#status, () => this.#shown, { api: this.api, what: 'watcher', start, signal: options.signal });
-  }
-
   async id(): Promise<string> {
     return (await this.#engineInfo()).id;
   }
@@ -156,20 +145,15 @@ class EngineWatcher implements Watcher {
     return (await this.#engineInfo()).version;
   }
 
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#run?.unsubscribe();
-      this.#run = undefined;
-      this.#status.next({ state: 'closed' });
-      this.#status.complete();
-      this.#steps.complete();
-      await this.#adapter.close();
-    })();
-    return this.#closing;
+  protected syncedPortfolio(): Portfolio | undefined {
+    return this.#shown;
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  protected async stop(): Promise<void> {
+    this.#run?.unsubscribe();
+    this.#run = undefined;
+    this.#steps.complete();
+    await this.#adapter.close();
   }
 
   async #engineInfo(): Promise<EngineInfo> {
@@ -185,9 +169,8 @@ class EngineWatcher implements Watcher {
     return new Date(this.#scheduler.now());
   }
 
-  #start(): void {
-    if (this.#run || this.#closing) return;
-    this.#status.next({ state: 'connecting' });
+  protected run(): void {
+    this.status.next({ state: 'connecting' });
     const reduce = createReducer(this.#options);
     let phase = initialTransition().state.phase;
     // One place for state: every action folds through the reducer, one at a time;
@@ -204,11 +187,11 @@ class EngineWatcher implements Watcher {
           this.#steps.next(t);
           if (synced) {
             this.#failures = 0;
-            this.#status.next({ state: 'synced', at: this.#now() });
+            this.status.next({ state: 'synced', at: this.#now() });
           }
         },
         // A final connection failure, or a bug: it must not take the host process down with it.
-        error: (error: Error) => this.#status.next({ state: 'failed', error }),
+        error: (error: Error) => this.status.next({ state: 'failed', error }),
       });
   }
 
@@ -223,7 +206,7 @@ class EngineWatcher implements Watcher {
           if (backoff === false || error instanceof WrongEngineError) return throwError(() => error);
           if (backoff?.maxRetries !== undefined && attempt > backoff.maxRetries) return throwError(() => error);
           const delay = backoffDelay(attempt, backoff);
-          this.#status.next({ state: 'reconnecting', error, delay, attempt });
+          this.status.next({ state: 'reconnecting', error, delay, attempt });
           return timer(delay, this.#scheduler);
         },
       }),

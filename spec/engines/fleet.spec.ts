@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import type { Subscription } from 'rxjs';
 import { mobyWatcher } from '../../engines/moby/index.js';
-import { type Fleet, fleet } from '../../lib/fleet.js';
+import { type Fleet, fleet } from '../../lib/fleet/index.js';
 import type { LifecycleEvent } from '../../lib/model.js';
 import type { WatcherState } from '../../lib/watcher.js';
 import { crashEngine, docker, isProvisioned, requireEngine, restartEngine, testEngines, uniqueName, waitFor, skipOrFail } from '../support/engines.js';

@@ -5,7 +5,7 @@ import { escapeTerminal, safeJson } from '../../cli/escape.js';
 import { eventLine, snapshotLine } from '../../cli/json.js';
 import { renderView, shortId } from '../../cli/render.js';
 import type { EngineStatus } from '../../cli/session.js';
-import { fleet } from '../../lib/fleet.js';
+import { fleet } from '../../lib/fleet/index.js';
 import { FakeEngine } from '../../lib/testing/index.js';
 import { watch } from '../../lib/watch.js';
 

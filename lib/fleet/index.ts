@@ -1,0 +1,3 @@
+export { fleet } from './fleet.js';
+export { aggregateState } from './aggregateState.js';
+export { FLEET_TYPE, type EngineSelector, type Fleet, type FleetDiagnostic, type FleetPortfolio } from './types.js';
