@@ -8,9 +8,8 @@ export type { Diagnostic, Watcher, WatcherState } from './watcher.js';
 export type { BackoffOptions, ProjectInput, WatchOptions } from './options.js';
 export type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from './adapter.js';
 export { watch } from './watch.js';
-export { FLEET_TYPE, aggregateState, fleet, type EngineSelector, type Fleet, type FleetDiagnostic, type FleetPortfolio } from './fleet/index.js';
+export { FLEET_TYPE, fleet, type EngineSelector, type Fleet, type FleetDiagnostic, type FleetPortfolio } from './fleet/index.js';
 export { composeProject } from './reducer.js';
-export { backoffDelay } from './backoff.js';
 export { selectProject } from './operators/selectProject.js';
 export { selectContainer } from './operators/selectContainer.js';
 export {

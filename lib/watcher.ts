@@ -24,8 +24,11 @@ export type WatcherState =
 export interface Diagnostic {
   /**
    * Machine-readable kind, e.g. `unknown-event`, `stale-event`, `no-events-fallback`,
-   * `option-failed`, or for a container left out because the engine described it unreadably
-   * `unknown-status`, `no-pid`, `unreadable-status`, `unreadable-inspection`.
+   * `option-failed`, `lookup-failed` (a lookup failed or timed out: its container is left out, or
+   * keeps what was known of it, until its next event or resync), or for a container left out
+   * because the engine described it unreadably `unknown-status`, `no-pid`, `unreadable-status`,
+   * `unreadable-inspection`, `unreadable-pid` (outside 1..4,194,304), `wrong-id` (an inspection
+   * answered for another ID).
    */
   readonly code: string;
   /** Human-readable explanation. */
@@ -37,6 +40,11 @@ export interface Diagnostic {
 
 /**
  * An always-current view of one engine's alive containers.
+ *
+ * When it runs: creating a watcher opens nothing. The first `ready()`, or the first subscription
+ * to `portfolio$`, `events$` or `state$`, starts it (a subscription to `diagnostics$` alone does
+ * not); it then runs until `close()`, also when every subscriber has left (unsubscribing does not
+ * stop it). After `close()` nothing of it stays open and it cannot be started again.
  *
  * @example
  * const w = mobyWatcher();

@@ -11,9 +11,7 @@ export {
   createMobyAdapter,
   type MobyAdapterOptions,
 } from './adapter.js';
-export { DEFAULT_DOCKER_HOST, parseDockerHost, type DockerEndpoint, type MobyTlsOptions } from './host.js';
-export { FramingError, JsonStreamFramer } from './framing.js';
-export { normalizeMobyEvent } from './events.js';
+export { DEFAULT_DOCKER_HOST, type MobyTlsOptions } from './host.js';
 
 /**
  * Options of {@link mobyWatcher}: the common watch options plus the Docker client's TLS and

@@ -1,3 +1,2 @@
 export { fleet } from './fleet.js';
-export { aggregateState } from './aggregateState.js';
 export { FLEET_TYPE, type EngineSelector, type Fleet, type FleetDiagnostic, type FleetPortfolio } from './types.js';

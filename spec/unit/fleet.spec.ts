@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { firstValueFrom, filter, mergeMap, take, toArray } from 'rxjs';
 import { WatcherAbortedError } from '../../lib/errors.js';
-import { aggregateState, fleet, type FleetPortfolio } from '../../lib/fleet/index.js';
+import { aggregateState } from '../../lib/fleet/aggregateState.js';
+import { fleet, type FleetPortfolio } from '../../lib/fleet/index.js';
 import type { LifecycleEvent } from '../../lib/model.js';
 import { selectProject } from '../../lib/operators/selectProject.js';
 import { FakeEngine } from '../../lib/testing/index.js';
