@@ -10,14 +10,11 @@ import { mobyWatcher } from '../../engines/moby/index.js';
 import type { LifecycleEvent } from '../../lib/model.js';
 import type { Watcher, WatcherState } from '../../lib/watcher.js';
 import { crashEngine, describeEngine, docker, isProvisioned, restartEngine, uniqueName, waitFor, skipOrFail } from '../support/engines.js';
+import { activeResources } from '../support/reliability-helpers.js';
 import { type HoldingProxy, MOBY_ENGINES, type Seen, engineAnswer, holdingProxy, portfolioAnswer, removeTestContainers, run } from './moby-helpers.js';
 
 /** Node's active handles and timers, less the child processes of the suite's own CLI calls. */
-const activeResources = (): string[] =>
-  (process as unknown as { getActiveResourcesInfo(): string[] })
-    .getActiveResourcesInfo()
-    .filter((r) => r !== 'ProcessWrap' && r !== 'FSReqCallback')
-    .sort();
+const ownResources = (): string[] => activeResources(['ProcessWrap', 'FSReqCallback']);
 
 for (const engine of MOBY_ENGINES) {
   describeEngine(engine.key, `moby watcher on ${engine.title}: scenarios`, (endpoint) => {
@@ -78,7 +75,7 @@ for (const engine of MOBY_ENGINES) {
       this.timeout(300_000);
       await removeTestContainers(endpoint());
       await new Promise((r) => setImmediate(r));
-      resourcesBefore = activeResources();
+      resourcesBefore = ownResources();
       await Promise.all([
         start('alpha1', { project: 'alpha' }),
         start('alpha2', { project: 'alpha' }),
@@ -247,11 +244,11 @@ for (const engine of MOBY_ENGINES) {
     it('leaves no socket or timer behind after close()', async () => {
       await w.close();
       await proxy.close();
-      await waitFor(() => JSON.stringify(activeResources()) === JSON.stringify(resourcesBefore), {
+      await waitFor(() => JSON.stringify(ownResources()) === JSON.stringify(resourcesBefore), {
         what: 'no leftover resources',
         timeoutMs: 5_000,
       }).catch(() => undefined);
-      expect(activeResources()).to.deep.equal(resourcesBefore);
+      expect(ownResources()).to.deep.equal(resourcesBefore);
       expect(states.at(-1)).to.equal('closed');
     });
   });

@@ -24,9 +24,15 @@ export function size<T>(bounded: T, soak: T): T {
   return SOAK ? soak : bounded;
 }
 
-/** Node's active resources (`process.getActiveResourcesInfo`, missing from the pinned @types/node). */
-export function activeResources(): string[] {
-  return (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo();
+/**
+ * Node's active resources (`process.getActiveResourcesInfo`, missing from the pinned @types/node),
+ * sorted, without the kinds in `ignore` (e.g. `ProcessWrap` of a suite's own CLI calls).
+ */
+export function activeResources(ignore: readonly string[] = []): string[] {
+  return (process as unknown as { getActiveResourcesInfo(): string[] })
+    .getActiveResourcesInfo()
+    .filter((r) => !ignore.includes(r))
+    .sort();
 }
 
 /** Open file descriptors of this process. */

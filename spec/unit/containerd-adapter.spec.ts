@@ -25,6 +25,7 @@ import { Namespaces } from '../../protos/gen/containerd/services/namespaces/v1/n
 import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js';
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
 import { ProcessSchema, Status, type Process } from '../../protos/gen/containerd/types/task_pb.js';
+import { activeResources } from '../support/reliability-helpers.js';
 
 interface FakeNamespace {
   containers: Container[];
@@ -145,10 +146,6 @@ class FakeContainerd {
   }
 }
 
-/** Node's active handles (`process.getActiveResourcesInfo`, missing from the pinned @types/node). */
-function activeResources(): string[] {
-  return (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo();
-}
 
 /** Runs fn until it stops throwing, or fails after the deadline. */
 async function eventually(fn: () => void, ms = 5000): Promise<void> {

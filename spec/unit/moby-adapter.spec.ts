@@ -8,18 +8,10 @@ import { firstValueFrom, lastValueFrom, type Subscription } from 'rxjs';
 import { PRIVILEGED_LABEL, createMobyAdapter } from '../../engines/moby/adapter.js';
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from '../../lib/errors.js';
+import { waitFor } from '../support/engines.js';
+import { activeResources } from '../support/reliability-helpers.js';
 import { type FakeDocker, inspection, startFakeDocker } from './moby-fakeserver.js';
 
-async function waitFor(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const activeResources = (): string[] =>
-  (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().sort();
 
 /** Collects what an events() subscription delivers. */
 function collect(adapter: EngineAdapter) {
@@ -131,10 +123,10 @@ describe('moby adapter (fake engine on a unix socket)', () => {
         type: ['container'],
         event: ['start', 'die', 'died', 'pause', 'unpause', 'rename'],
       });
-      await waitFor(() => events.length === 1, 'live');
+      await waitFor(() => events.length === 1, { what: 'live', timeoutMs: 3_000, intervalMs: 5 });
       expect(events).to.deep.equal([{ type: 'live' }]);
       res.write(`${ev('start', 'c1')}\n${ev('exec_start: sh', 'c1')}\n${ev('rename', 'c1', { name: 'new' })}\n`);
-      await waitFor(() => events.length === 3, 'events');
+      await waitFor(() => events.length === 3, { what: 'events', timeoutMs: 3_000, intervalMs: 5 });
       expect(events.slice(1)).to.deep.equal([
         { type: 'started', id: 'c1', at: new Date(1_700_000_000_000) },
         { type: 'updated', id: 'c1', name: 'new', at: new Date(1_700_000_000_000) },
@@ -161,7 +153,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
           res.write(part);
           await new Promise((r) => setImmediate(r));
         }
-        await waitFor(() => events.length === 5 || errors.length > 0, 'events');
+        await waitFor(() => events.length === 5 || errors.length > 0, { what: 'events', timeoutMs: 3_000, intervalMs: 5 });
         expect(errors).to.deep.equal([]);
         expect(events.map((e) => e.type)).to.deep.equal(['live', 'started', 'paused', 'unpaused', 'died']);
         sub.unsubscribe();
@@ -171,13 +163,13 @@ describe('moby adapter (fake engine on a unix socket)', () => {
     it('errors with ProtocolError on a garbage line, and EngineUnreachableError when the stream ends', async () => {
       const first = collect(adapter);
       (await fake.nextEventStream(1)).write(`${ev('start', 'c1')}\nthis is not JSON\n`);
-      await waitFor(() => first.errors.length > 0, 'error');
+      await waitFor(() => first.errors.length > 0, { what: 'error', timeoutMs: 3_000, intervalMs: 5 });
       expect(first.events.map((e) => e.type)).to.deep.equal(['live', 'started']);
       expect(first.errors[0]).to.be.instanceOf(ProtocolError).and.include({ field: 'events stream' });
 
       const second = collect(adapter);
       (await fake.nextEventStream(2)).end(`${ev('die', 'c1')}\n`);
-      await waitFor(() => second.errors.length > 0, 'error');
+      await waitFor(() => second.errors.length > 0, { what: 'error', timeoutMs: 3_000, intervalMs: 5 });
       expect(second.events.map((e) => e.type)).to.deep.equal(['live', 'died']);
       expect(second.errors[0]).to.be.instanceOf(EngineUnreachableError);
     });
@@ -185,7 +177,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
     it('errors with ProtocolError naming a missing event field', async () => {
       const { errors } = collect(adapter);
       (await fake.nextEventStream()).write('{"Type":"container","Action":"start","Actor":{}}\n');
-      await waitFor(() => errors.length > 0, 'error');
+      await waitFor(() => errors.length > 0, { what: 'error', timeoutMs: 3_000, intervalMs: 5 });
       expect(errors[0]).to.be.instanceOf(ProtocolError).and.include({ field: 'event Actor.ID' });
     });
 
@@ -199,7 +191,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
       // Only the keep-alive connection of the short requests is left (closed by close()).
       expect(fake.connections()).to.equal(1);
       await adapter.close();
-      await waitFor(() => fake.connections() === 0, 'no connections');
+      await waitFor(() => fake.connections() === 0, { what: 'no connections', timeoutMs: 3_000, intervalMs: 5 });
     });
 
     it('uses no request timeout on the stream', async () => {
@@ -228,7 +220,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
       expect(fake.connections()).to.be.greaterThan(0);
       await a.close();
       sub.unsubscribe();
-      await waitFor(() => fake.connections() === 0, 'no connections');
+      await waitFor(() => fake.connections() === 0, { what: 'no connections', timeoutMs: 3_000, intervalMs: 5 });
       await new Promise((r) => setImmediate(r));
       expect(activeResources().sort()).to.deep.equal(before);
     });
@@ -236,10 +228,10 @@ describe('moby adapter (fake engine on a unix socket)', () => {
     it('aborts an in-flight request', async () => {
       fake.intercept = (req) => req.url!.startsWith('/containers/json'); // never answers
       const pending = lastValueFrom(adapter.list()).catch((e: unknown) => e);
-      await waitFor(() => fake.connections() > 0, 'request');
+      await waitFor(() => fake.connections() > 0, { what: 'request', timeoutMs: 3_000, intervalMs: 5 });
       await adapter.close();
       expect((await pending) as Error).to.have.property('name', 'WatcherAbortedError');
-      await waitFor(() => fake.connections() === 0, 'no connections');
+      await waitFor(() => fake.connections() === 0, { what: 'no connections', timeoutMs: 3_000, intervalMs: 5 });
     });
   });
 

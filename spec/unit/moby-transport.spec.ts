@@ -9,19 +9,13 @@ import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { createMobyAdapter } from '../../engines/moby/adapter.js';
 import { mobyError } from '../../engines/moby/errors.js';
+import { waitFor } from '../support/engines.js';
 import { parseDockerHost } from '../../engines/moby/host.js';
 import { decodeJson } from '../../engines/moby/parse.js';
 import { HttpStatusError, MobyTransport, requestTarget } from '../../engines/moby/transport.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from '../../lib/errors.js';
 import { listenOnUnixSocket } from '../support/unix-socket-server.js';
 
-async function waitFor(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const rejection = (p: Promise<unknown>): Promise<unknown> =>
   p.then(
@@ -99,7 +93,7 @@ describe('moby transport (its own HTTP client, on a unix socket)', () => {
     const err = (await rejection(transport.get('/info', 'info', new AbortController().signal))) as HttpStatusError;
     expect(err).to.be.instanceOf(HttpStatusError).and.include({ statusCode: 500, truncated: true });
     expect(err.body.length).to.equal(256);
-    await waitFor(() => server.connections() === 0, 'the connection given up');
+    await waitFor(() => server.connections() === 0, { what: 'the connection given up', timeoutMs: 3_000, intervalMs: 5 });
   });
 
   it('never follows a redirect and never reads its body', async () => {
@@ -118,11 +112,11 @@ describe('moby transport (its own HTTP client, on a unix socket)', () => {
     handler = (_req, res) => res.write('['); // an answer that never ends
     const ac = new AbortController();
     const pending = rejection(transport.get('/containers/json', 'list', ac.signal));
-    await waitFor(() => server.connections() === 1, 'the request');
+    await waitFor(() => server.connections() === 1, { what: 'the request', timeoutMs: 3_000, intervalMs: 5 });
     const reason = new Error('stop');
     ac.abort(reason);
     expect(await pending).to.equal(reason);
-    await waitFor(() => server.connections() === 0, 'the connection closed');
+    await waitFor(() => server.connections() === 0, { what: 'the connection closed', timeoutMs: 3_000, intervalMs: 5 });
     expect(await rejection(transport.get('/x', 'list', ac.signal)), 'an aborted signal').to.equal(reason);
   });
 
@@ -177,7 +171,7 @@ describe('moby transport (its own HTTP client, on a unix socket)', () => {
       }),
     );
     expect(err).to.equal(thrown);
-    await waitFor(() => server.connections() <= 1, 'the stream closed');
+    await waitFor(() => server.connections() <= 1, { what: 'the stream closed', timeoutMs: 3_000, intervalMs: 5 });
   });
 
   it('maps statuses to the exported classes, naming endpoint and call', () => {

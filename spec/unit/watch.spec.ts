@@ -8,6 +8,7 @@ import { selectContainer } from '../../lib/operators/selectContainer.js';
 import { selectProject } from '../../lib/operators/selectProject.js';
 import { FakeEngine } from '../../lib/testing/index.js';
 import { watch } from '../../lib/watch.js';
+import { activeResources } from '../support/reliability-helpers.js';
 import type { WatcherState } from '../../lib/watcher.js';
 
 const live: EngineEvent = { type: 'live' };
@@ -160,8 +161,6 @@ describe('watch pipeline (virtual time)', () => {
   });
 });
 
-const activeResources = (): string[] =>
-  (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().sort();
 
 async function expectRejection(p: Promise<unknown>, type: new (...a: never[]) => Error): Promise<Error> {
   try {
