@@ -121,8 +121,16 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
 
     // Subscribing starts the watch (but diagnostics$ alone does not).
     this.portfolio$ = this.startedBy(portfolios);
-    this.events$ = this.startedBy(this.#steps.pipe(mergeMap((t) => t.effects.lifecycle)));
-    this.diagnostics$ = this.#steps.pipe(mergeMap((t) => t.effects.diagnostics));
+    this.events$ = this.startedBy(
+      this.#steps.pipe(
+        filter((t) => t.effects.lifecycle.length > 0),
+        mergeMap((t) => t.effects.lifecycle),
+      ),
+    );
+    this.diagnostics$ = this.#steps.pipe(
+      filter((t) => t.effects.diagnostics.length > 0),
+      mergeMap((t) => t.effects.diagnostics),
+    );
   }
 
   get type(): string {
@@ -255,7 +263,10 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
           ),
         );
         return merge(
-          events.pipe(mergeMap((e) => this.#toActions(e))),
+          events.pipe(
+            map((e) => this.#toAction(e)),
+            filter((a): a is Action => a !== undefined),
+          ),
           relists,
           this.#steps.pipe(
             runLookups(
@@ -302,25 +313,25 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
     );
   }
 
-  /** An engine event as the actions it makes; `live` and `resync` drive the session instead. */
-  #toActions(e: EngineEvent): Action[] {
+  /** An engine event as the action it makes; `live` and `resync` drive the session instead. */
+  #toAction(e: EngineEvent): Action | undefined {
     const at = e.type === 'live' || e.type === 'resync' || e.type === 'diagnostic' ? undefined : e.at;
     const stamp = at ? { at, engineAt: at } : { at: this.#now() };
     switch (e.type) {
       case 'live':
       case 'resync':
-        return [];
+        return undefined;
       case 'diagnostic':
-        return [{ type: 'diagnosed', code: e.code, message: e.message, ...(e.id !== undefined && { id: e.id }), at: stamp.at }];
+        return { type: 'diagnosed', code: e.code, message: e.message, ...(e.id !== undefined && { id: e.id }), at: stamp.at };
       case 'started':
-        return [{ type: 'started', id: e.id, ...(e.details && { details: e.details }), at: stamp.at }];
+        return e.details ? { type: 'started', id: e.id, details: e.details, at: stamp.at } : { type: 'started', id: e.id, at: stamp.at };
       case 'died':
-        return [{ type: 'died', id: e.id, ...(e.pid !== undefined && { pid: e.pid }), ...stamp }];
+        return e.pid !== undefined ? { type: 'died', id: e.id, pid: e.pid, ...stamp } : { type: 'died', id: e.id, ...stamp };
       case 'paused':
       case 'unpaused':
-        return [{ type: e.type, id: e.id, ...stamp }];
+        return { type: e.type, id: e.id, ...stamp };
       case 'updated':
-        return [{ type: 'updated', id: e.id, ...(e.name !== undefined && { name: e.name }), ...(e.labels && { labels: e.labels }), at: stamp.at }];
+        return { type: 'updated', id: e.id, ...(e.name !== undefined && { name: e.name }), ...(e.labels && { labels: e.labels }), at: stamp.at };
     }
   }
 
