@@ -4,15 +4,17 @@ import * as https from 'node:https';
 import type { Socket } from 'node:net';
 import { Observable, firstValueFrom, forkJoin, fromEvent, map, share, takeUntil } from 'rxjs';
 import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
-import { EngineUnreachableError, ProtocolError, WatcherAbortedError } from '../../lib/errors.js';
+import { EngineUnreachableError, ProtocolError, WatcherAbortedError, WrongEngineError } from '../../lib/errors.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../lib/options.js';
 import { SkippedContainers } from '../skipped.js';
 import { mobyError } from './errors.js';
 import { EventFieldError, MOBY_EVENT_ACTIONS, normalizeMobyEvent } from './events.js';
 import { FramingError, JsonStreamFramer } from './framing.js';
+import { DockerContextError, resolveDockerHost } from './context.js';
 import { type DockerEndpoint, type MobyTlsOptions, parseDockerHost } from './host.js';
 import { DOCKER_TYPE, decodeJson, sinceFromDate, sinceFromInfo, toDetails, toInfo, toSummaries } from './parse.js';
-import { type HttpAnswer, HttpStatusError, MobyTransport, requestTarget } from './transport.js';
+import { type MobySshOptions, type SshEndpoint, SshDialer, createSshAgent, parseSshHost } from './ssh.js';
+import { type HttpAnswer, HttpStatusError, MobyTransport, type RequestTarget, requestTarget } from './transport.js';
 
 export { DOCKER_TYPE, PODMAN_TYPE, PRIVILEGED_LABEL } from './parse.js';
 
@@ -33,8 +35,13 @@ export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 export interface MobyAdapterOptions {
   /** Overrides the engine type (default: detected, `'docker.com'` or `'podman.io'`). */
   readonly type?: string;
-  /** TLS for `tcp://` hosts; default from `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` like the Docker CLI. */
+  /**
+   * TLS for `tcp://` hosts; default from `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` like the Docker
+   * CLI, or from the Docker context when the host comes from one.
+   */
   readonly tls?: MobyTlsOptions | boolean;
+  /** Keys, known hosts and the remote command for `ssh://` hosts (see {@link MobySshOptions}). */
+  readonly ssh?: MobySshOptions;
   /** Timeout in ms of each list, inspect and info request (default 30 000; the event stream has none), as the common watch option. */
   readonly callTimeout?: number;
   /**
@@ -55,8 +62,12 @@ const EVENT_FILTERS = encodeURIComponent(JSON.stringify({ type: ['container'], e
 
 /**
  * Creates the {@link EngineAdapter} for a Docker Engine API endpoint (Docker, or Podman's
- * Docker-compatible service). Opens nothing until an Observable is subscribed; `close()`
- * destroys every socket it holds. Most code wants `mobyWatcher()` instead.
+ * Docker-compatible service): `unix://`, `tcp://` (TLS as the Docker CLI), `ssh://`; without a
+ * host, `DOCKER_HOST`, then the Docker context (`DOCKER_CONTEXT`, `currentContext`), then the
+ * default socket. An endpoint that can never work (unsupported scheme, malformed host, unusable
+ * context) fails every call with a `WrongEngineError` naming it, which the watch pipeline does
+ * not retry. Opens nothing until an Observable is subscribed; `close()` destroys every socket
+ * it holds. Most code wants `mobyWatcher()` instead.
  *
  * @example
  * const adapter = createMobyAdapter('unix:///var/run/docker.sock');
@@ -74,6 +85,8 @@ class MobyAdapter implements EngineAdapter {
   readonly #timeout: number;
   /** The agents whose sockets close() destroys: keep-alive for short requests, another for event streams. */
   readonly #agents: readonly http.Agent[];
+  /** The SSH connection of an `ssh://` host, closed by close(). */
+  readonly #dialer: SshDialer | undefined;
   /** The transports over those agents, or why the host is unusable (raised on subscribe). */
   readonly #transports: Transports | Error;
   /** In-flight requests and streams, aborted by close(). */
@@ -91,22 +104,38 @@ class MobyAdapter implements EngineAdapter {
     this.type = options.type ?? DOCKER_TYPE;
     this.#timeout = options.callTimeout ?? 30_000;
     const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    let endpoint: DockerEndpoint | Error;
+    let endpoint: DockerEndpoint | SshEndpoint | Error;
+    let api = host || process.env['DOCKER_HOST'] || '';
     try {
-      endpoint = parseDockerHost(host, options.tls);
+      ({ endpoint, api } = resolveEndpoint(host, options));
     } catch (err) {
-      endpoint = err as Error;
+      endpoint = unusableEndpoint(api, err);
+      api = (endpoint as WrongEngineError).endpoint;
     }
+    this.api = api;
     if (endpoint instanceof Error) {
-      this.api = host ?? process.env['DOCKER_HOST'] ?? '';
       this.#agents = [];
+      this.#dialer = undefined;
       this.#transports = endpoint;
     } else {
-      this.api = endpoint.api;
-      const target = requestTarget(endpoint);
-      const Agent = target.protocol === 'https' ? https.Agent : http.Agent;
-      const requests = new Agent({ keepAlive: true, maxSockets: 16 });
-      const streams = new Agent({ keepAlive: false });
+      let target: RequestTarget;
+      let requests: http.Agent;
+      let streams: http.Agent;
+      if (endpoint.kind === 'ssh') {
+        // One SSH connection; each HTTP connection is one channel running `docker system dial-stdio`.
+        // sshd allows 10 sessions per connection by default: 8 for requests, 1 for events.
+        const dialer = new SshDialer(endpoint, options.ssh);
+        this.#dialer = dialer;
+        target = { protocol: 'http', connect: {} };
+        requests = createSshAgent(dialer, { keepAlive: true, maxSockets: 8 });
+        streams = createSshAgent(dialer, { keepAlive: false });
+      } else {
+        this.#dialer = undefined;
+        target = requestTarget(endpoint);
+        const Agent = target.protocol === 'https' ? https.Agent : http.Agent;
+        requests = new Agent({ keepAlive: true, maxSockets: 16 });
+        streams = new Agent({ keepAlive: false });
+      }
       this.#agents = [requests, streams];
       const transport = (agent: http.Agent) => new MobyTransport({ api: this.api, target, agent, maxResponseBytes });
       this.#transports = { requests: transport(requests), streams: transport(streams) };
@@ -148,7 +177,9 @@ class MobyAdapter implements EngineAdapter {
     this.#closed = true;
     for (const ac of this.#inflight) ac.abort(new WatcherAbortedError(this.api, 'adapter closed'));
     this.#inflight.clear();
-    await Promise.all(this.#agents.map(destroyAgent));
+    const closing = this.#agents.map(destroyAgent);
+    this.#dialer?.close();
+    await Promise.all(closing);
   }
 
   /** The event stream: `live` once the 200 headers are in, then each event; it has no timeout once open. */
@@ -310,6 +341,38 @@ class MobyAdapter implements EngineAdapter {
 }
 
 class TimeoutError extends Error {}
+
+/**
+ * The endpoint to use: the host given, else as the Docker CLI picks it (`DOCKER_HOST`, the
+ * Docker context, the default socket), parsed. A context's TLS applies unless `tls` is given.
+ */
+function resolveEndpoint(host: string | undefined, options: MobyAdapterOptions): { endpoint: DockerEndpoint | SshEndpoint; api: string } {
+  let api = host;
+  let tls = options.tls;
+  if (!api) {
+    let choice: ReturnType<typeof resolveDockerHost>;
+    try {
+      choice = resolveDockerHost();
+    } catch (err) {
+      if (err instanceof DockerContextError) {
+        throw new WrongEngineError(`docker context ${err.context}`, DOCKER_TYPE, `no usable Docker endpoint: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+    api = choice.host;
+    if (tls === undefined && choice.tls !== undefined) tls = choice.tls;
+  }
+  if (/^ssh:\/\//i.test(api)) return { endpoint: parseSshHost(api), api };
+  const endpoint = parseDockerHost(api, tls);
+  return { endpoint, api: endpoint.api };
+}
+
+/** What parsing an endpoint threw, as the final error every call of the adapter fails with. */
+function unusableEndpoint(api: string, err: unknown): WrongEngineError {
+  if (err instanceof WrongEngineError) return err;
+  const why = err instanceof Error ? err.message : String(err);
+  return new WrongEngineError(api || '(no endpoint)', DOCKER_TYPE, `no usable Docker endpoint: ${why}`, { cause: err });
+}
 
 async function destroyAgent(agent: http.Agent): Promise<void> {
   const sockets: Socket[] = [];

@@ -13,7 +13,9 @@ const EXPECTED = 'docker.com';
  * Maps what Node, the transport or the adapter's own checks raised to the exported error classes:
  * socket-level failures become {@link EngineUnreachableError}; HTTP parser failures (a gRPC or
  * other non-HTTP/1.1 server at the socket), redirects (never followed) and missing Docker
- * endpoints become {@link WrongEngineError}; any other status than 200 becomes a
+ * endpoints become {@link WrongEngineError}, as do TLS failures no retry mends (a server
+ * certificate the client may not trust, a client certificate the server refuses, no TLS server
+ * there); any other status than 200 becomes a
  * {@link ProtocolError} naming the call (`what`) and the status; everything else is passed on
  * (the core retries it).
  *
@@ -28,6 +30,8 @@ export function mobyError(api: string, err: unknown, what = 'request'): Error {
   const code = typeof e?.code === 'string' ? e.code : '';
   const reason = UNREACHABLE[code];
   if (reason) return new EngineUnreachableError(api, reason, { cause: err });
+  const tls = tlsError(api, code, e?.message ?? '', err);
+  if (tls) return tls;
   if (code.startsWith('HPE_')) {
     return new WrongEngineError(api, EXPECTED, `no HTTP/1.1 server (${code}; a gRPC/HTTP2 server such as containerd?)`, { cause: err });
   }
@@ -36,6 +40,62 @@ export function mobyError(api: string, err: unknown, what = 'request'): Error {
   }
   return err instanceof Error ? err : new Error(String(err));
 }
+
+/**
+ * A TLS failure that no retry can mend, as a final {@link WrongEngineError}: the server's
+ * certificate is not one the client may trust (unknown CA, self-signed, expired, another name),
+ * the server refuses our client certificate (or wants one we do not have), or no TLS server
+ * answers there. The TLS handshake is where the client learns whether the engine is the one it
+ * was told to trust; when that fails, as far as the watcher can tell, no engine it may talk to
+ * answers at the endpoint.
+ */
+function tlsError(api: string, code: string, raw: string, cause: unknown): Error | undefined {
+  // OpenSSL's messages run over lines ("…:ssl3_read_bytes:sslv3 alert bad certificate:…"): keep the gist.
+  const message = /(?:sslv3|tlsv1|tlsv13) alert [a-z ]+/i.exec(raw)?.[0] ?? raw.replace(/\s+/g, ' ').trim();
+  if (SERVER_CERT_CODES.has(code)) {
+    return new WrongEngineError(api, EXPECTED, `a TLS server whose certificate is not trusted (${code}: ${message}); check the CA (tls.ca, DOCKER_CERT_PATH/ca.pem)`, { cause });
+  }
+  const alert = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_([A-Z_]+)$/.exec(code)?.[1];
+  if (alert && CLIENT_CERT_ALERTS.has(alert)) {
+    return new WrongEngineError(api, EXPECTED, `a TLS server that refuses our client certificate (alert ${alert.toLowerCase()}: ${message}); check tls.cert/tls.key (DOCKER_CERT_PATH/cert.pem, key.pem)`, { cause });
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
+    return new WrongEngineError(api, EXPECTED, `no TLS server (${code}: ${message}); plain tcp:// without TLS?`, { cause });
+  }
+  return undefined;
+}
+
+/** Node's codes for a server certificate that fails verification. */
+const SERVER_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'PATH_LENGTH_EXCEEDED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** TLS alerts a server sends when it refuses the client's certificate (or wants one). */
+const CLIENT_CERT_ALERTS = new Set([
+  'BAD_CERTIFICATE',
+  'UNSUPPORTED_CERTIFICATE',
+  'CERTIFICATE_REVOKED',
+  'CERTIFICATE_EXPIRED',
+  'CERTIFICATE_UNKNOWN',
+  'UNKNOWN_CA',
+  'ACCESS_DENIED',
+  'CERTIFICATE_REQUIRED',
+]);
 
 /** An answer with another status than 200, as the exported class that fits, naming the call. */
 function statusError(api: string, err: HttpStatusError, what: string): Error {

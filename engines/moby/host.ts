@@ -54,7 +54,9 @@ export type DockerEndpoint =
  * `tcp://host[:port]` (port 2375, or 2376 with TLS), `http://` and `https://`. Without a host,
  * `DOCKER_HOST` applies, then `unix:///var/run/docker.sock`. TLS for `tcp://` comes from `tls`,
  * else from `DOCKER_TLS_VERIFY` / `DOCKER_TLS` and `DOCKER_CERT_PATH` (default `~/.docker`).
- * Throws a `TypeError` for endpoints it cannot use (e.g. `ssh://`).
+ * Throws a `TypeError` naming the endpoint for endpoints it cannot use (an unsupported scheme,
+ * a malformed host or port; `ssh://` is parsed by `parseSshHost`, and the adapter turns either
+ * error into a final `WrongEngineError`).
  *
  * @example
  * parseDockerHost('tcp://10.0.0.1', { verify: true, certPath: '/certs' }).port; // 2376
@@ -74,10 +76,15 @@ export function parseDockerHost(
     return { kind: 'unix', api, socketPath: rest || '/var/run/docker.sock' };
   }
   if (scheme !== 'tcp' && scheme !== 'http' && scheme !== 'https') {
-    throw new TypeError(`unsupported Docker host ${JSON.stringify(api)}: only unix://, tcp://, http:// and https://`);
+    throw new TypeError(`unsupported Docker host ${JSON.stringify(api)}: only unix://, tcp://, http:// and https:// (and ssh:// through mobyWatcher)`);
+  }
+  let url: URL;
+  try {
+    url = new URL(`http://${rest}`);
+  } catch {
+    throw new TypeError(`invalid Docker host ${JSON.stringify(api)}: malformed host or port`);
   }
   const settings = resolveTls(scheme, tls, env);
-  const url = new URL(`http://${rest}`);
   const hostname = (url.hostname || 'localhost').replace(/^\[(.*)\]$/, '$1');
   const port = url.port ? Number(url.port) : settings ? 2376 : 2375;
   if (!settings) return { kind: 'tcp', api, host: hostname, port, protocol: 'http' };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stops the project's private test engines (npm run engines:down).
 #
-#   scripts/engines/down.sh                  stop all four engines
+#   scripts/engines/down.sh                  stop all five engines
 #   scripts/engines/down.sh --only podman    just these (repeatable; also "a,b")
 #   scripts/engines/down.sh --purge          also delete the run folder (images, data roots)
 #
@@ -68,6 +68,7 @@ elif [ -f "$RUN/env" ]; then
       podman) key='WHALEWATCHER_TEST_PODMAN=' ;;
       containerd) key='WHALEWATCHER_TEST_\(CONTAINERD\|CRI\)=' ;;
       containerd16) key='WHALEWATCHER_TEST_CRI_NOEVENTS=' ;;
+      remote) key='WHALEWATCHER_TEST_DOCKER_\(REMOTE\|TLS\|CERTS\|WRONG_CA\|SSH[A-Z_]*\)=' ;;
     esac
     sed -i "/^$key/d" "$RUN/env"
   done

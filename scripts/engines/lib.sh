@@ -13,7 +13,7 @@ RUN=${RUN%/}
 case $RUN in /*) ;; *) RUN=$PWD/$RUN ;; esac # daemons start from /: the run folder must be absolute
 CACHE=${WHALEWATCHER_CACHE_DIR:-/var/cache/whalewatcher}
 CACHE=${CACHE%/}
-ALL_ENGINES=(docker podman containerd containerd16)
+ALL_ENGINES=(docker podman containerd containerd16 remote)
 
 # Debian's own binaries only: the daemons must not pick up other builds from /usr/local.
 SYS_PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -63,7 +63,7 @@ check_run_dir() {
 }
 
 engine_valid() {
-  case $1 in docker | podman | containerd | containerd16) return 0 ;; *) return 1 ;; esac
+  case $1 in docker | podman | containerd | containerd16 | remote) return 0 ;; *) return 1 ;; esac
 }
 
 # Appends the engines of a comma-separated LIST to the array SELECTED, or dies naming a wrong one.
@@ -81,13 +81,13 @@ engine_dir() { echo "$RUN/$1"; }
 engine_socket() { echo "$RUN/$1.sock"; }
 engine_log() {
   case $1 in
-    docker) echo "$RUN/docker/dockerd.log" ;;
+    docker | remote) echo "$RUN/$1/dockerd.log" ;;
     *) echo "$RUN/$1/$1.log" ;;
   esac
 }
 engine_pidfile() {
   case $1 in
-    docker) echo "$RUN/docker/dockerd.pid" ;;
+    docker | remote) echo "$RUN/$1/dockerd.pid" ;;
     *) echo "$RUN/$1/$1.pid" ;;
   esac
 }
@@ -251,7 +251,7 @@ is_engine_program() {
   { mapfile -d '' -t args <"/proc/$1/cmdline"; } 2>/dev/null || return 1
   [ ${#args[@]} -ge 1 ] || return 1
   case ${args[0]##*/} in
-    dockerd | containerd | containerd-shim* | runc | conmon | podman | docker-proxy | ctr | catatonit) return 0 ;;
+    dockerd | containerd | containerd-shim* | runc | conmon | podman | docker-proxy | ctr | catatonit | sshd) return 0 ;;
     perl*) is_supervisor "$1" ;;
     *) return 1 ;;
   esac
@@ -413,6 +413,7 @@ probe() {
       [ -x "$CTR16" ] || return 1
       timeout -k 2 10 "$CTR16" --address "$sock" version >/dev/null 2>&1
       ;;
+    remote) probe_remote ;;
   esac
 }
 
@@ -458,9 +459,10 @@ stop_engine() {
   if [ -d "$RUN/$name" ]; then
     find "$RUN/$name" -xdev -type s -delete 2>/dev/null || true
   fi
-  if [ "$name" = docker ]; then
-    rm -f "$RUN/docker/exec/containerd/containerd.pid" "$RUN/docker/containerd.pid"
+  if [ "$name" = docker ] || [ "$name" = remote ]; then
+    rm -f "$RUN/$name/exec/containerd/containerd.pid" "$RUN/$name/containerd.pid"
   fi
+  if [ "$name" = remote ]; then rm -f "$(remote_sshd_pidfile)"; fi
   return $rc
 }
 
@@ -489,4 +491,53 @@ import_into_namespace() {
   fi
   cp "$IMAGE_TAR.id" "$stamp" 2>/dev/null || true
   say "$engine: imported $IMAGE_CTR into namespace $ns"
+}
+
+# ---------------------------------------------------------------------------------------
+# the "remote" engine: a second private dockerd, reached as a remote Docker would be: over
+# tcp://127.0.0.1:PORT with mutual TLS (its own CA), and over SSH through a private sshd whose
+# sessions run `docker system dial-stdio` against that dockerd. Its files, below RUN/remote/:
+#   certs/      ca.pem cert.pem key.pem: the client's folder in the DOCKER_CERT_PATH layout
+#   wrong-ca/   ca.pem of an unrelated CA, and cert.pem/key.pem of a client that CA signed
+#   tls/        the CA's key and the server's certificate and key (serverAuth, 127.0.0.1, localhost)
+#   ssh/        id_ed25519(.pub) (the client key), known_hosts, known_hosts_changed (another key)
+#   sshd/       sshd_config, host key, authorized_keys, sshd.log, sshd.pid
+#   ports       TLS_PORT=… SSH_PORT=…: kept across restarts while free
+# Ports: $WHALEWATCHER_REMOTE_TLS_PORT / $WHALEWATCHER_REMOTE_SSH_PORT, else free ports the
+# kernel picks on first start (so two run folders on one machine never collide).
+
+remote_dir() { echo "$RUN/remote"; }
+remote_sshd_pidfile() { echo "$RUN/remote/sshd/sshd.pid"; }
+
+# Reads RUN/remote/ports into TLS_PORT and SSH_PORT (empty when unknown).
+remote_ports() {
+  TLS_PORT=
+  SSH_PORT=
+  local f=$RUN/remote/ports line
+  [ -r "$f" ] || return 0
+  while IFS= read -r line; do
+    case $line in
+      TLS_PORT=[0-9]*) TLS_PORT=${line#TLS_PORT=} ;;
+      SSH_PORT=[0-9]*) SSH_PORT=${line#SSH_PORT=} ;;
+    esac
+  done <"$f"
+}
+
+# True when a TCP PORT on 127.0.0.1 accepts connections.
+port_accepts() {
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# The remote engine answers when its dockerd answers on the unix socket and through TLS, and
+# its sshd listens.
+probe_remote() {
+  local d=$RUN/remote pid
+  [ -S "$RUN/remote.sock" ] || return 1
+  remote_ports
+  [ -n "$TLS_PORT" ] && [ -n "$SSH_PORT" ] || return 1
+  timeout -k 2 10 "$(docker_cli)" -H "tcp://127.0.0.1:$TLS_PORT" --tlsverify --tlscacert "$d/certs/ca.pem" \
+    --tlscert "$d/certs/cert.pem" --tlskey "$d/certs/key.pem" version --format '{{.Server.Version}}' >/dev/null 2>&1 || return 1
+  pid=$(read_pidfile "$(remote_sshd_pidfile)") || return 1
+  pid_alive "$pid" && pid_cmdline_has "$pid" "$d/" || return 1
+  port_accepts "$SSH_PORT"
 }

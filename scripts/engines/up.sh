@@ -8,7 +8,9 @@
 #                                         that answer; exit 0 only if all four answer
 #
 # Engines: docker (dockerd), podman (Docker-compatible service), containerd (1.7 from Debian 13,
-# native API + CRI), containerd16 (Debian 12's containerd 1.6, CRI without GetContainerEvents).
+# native API + CRI), containerd16 (Debian 12's containerd 1.6, CRI without GetContainerEvents),
+# remote (a second dockerd reached over tcp://127.0.0.1 with mutual TLS and over SSH through a
+# private sshd; see lib.sh).
 # All state lives below ONE run folder, $WHALEWATCHER_RUN_DIR (default /var/lib/whalewatcher-test);
 # downloads are cached in $WHALEWATCHER_CACHE_DIR (default /var/cache/whalewatcher).
 # An engine that already answers is reused; one that does not is started again after the
@@ -93,6 +95,10 @@ ensure_packages() {
   local p
   for p in docker.io runc busybox-static; do pkg_installed "$p" || missing+=("$p"); done
   if selected podman; then pkg_installed podman || missing_nr+=(podman); fi
+  if selected remote; then
+    for p in openssl openssh-client; do pkg_installed "$p" || missing+=("$p"); done
+    pkg_installed openssh-server || missing_nr+=(openssh-server)
+  fi
   [ $((${#missing[@]} + ${#missing_nr[@]})) -gt 0 ] || return 0
   [ -r /etc/debian_version ] || die "missing packages (${missing[*]} ${missing_nr[*]}) and this is no Debian system: install them yourself"
   say "installing ${missing[*]} ${missing_nr[*]} with apt-get (log: $INSTALL_LOG)"
@@ -303,13 +309,14 @@ prepare_start() {
     kill -KILL "$pid" 2>/dev/null || true
     wait_gone 10 "$pid" || die "$name: pid $pid did not die after SIGKILL"
   fi
-  if [ "$name" = docker ]; then
+  if [ "$name" = remote ]; then remote_stop_sshd; fi
+  if [ "$name" = docker ] || [ "$name" = remote ]; then
     # dockerd's managed containerd outlives a crashed dockerd for a while and then dies; a
     # dockerd started meanwhile times out waiting for it. End it and drop its pid file.
-    f=$RUN/docker/exec/containerd/containerd.pid
+    f=$RUN/$name/exec/containerd/containerd.pid
     if pid=$(read_pidfile "$f"); then
-      if pid_alive "$pid" && pid_cmdline_has "$pid" "$RUN/docker/"; then
-        say "docker: ending the managed containerd (pid $pid) of the previous dockerd"
+      if pid_alive "$pid" && pid_cmdline_has "$pid" "$RUN/$name/"; then
+        say "$name: ending the managed containerd (pid $pid) of the previous dockerd"
         term_then_kill 5 "$pid" || true
       fi
     fi
@@ -340,8 +347,9 @@ podman_reset_runtime_state() {
 
 # dockerd uses the system's containerd when /run/containerd/containerd.sock exists. If the
 # user runs one, our dockerd gets a containerd of its own instead (Debian's 1.6, private).
-docker_own_containerd() {
-  local d=$RUN/docker sock=$RUN/docker/ctrd.sock pidf=$RUN/docker/containerd.pid pid
+docker_own_containerd() { # [ENGINE]: docker (default) or remote
+  local name=${1:-docker}
+  local d=$RUN/$name sock=$RUN/$name/ctrd.sock pidf=$RUN/$name/containerd.pid pid
   if [ -S "$sock" ] && timeout -k 2 10 "$CTR16" --address "$sock" version >/dev/null 2>&1; then
     echo "$sock"
     return 0
@@ -358,7 +366,7 @@ docker_own_containerd() {
   until timeout -k 2 10 "$CTR16" --address "$sock" version >/dev/null 2>&1; do
     if [ $SECONDS -ge $deadline ]; then
       tail_log "$d/containerd.log"
-      die "docker: its own containerd did not answer on $sock within 60 s"
+      die "$name: its own containerd did not answer on $sock within 60 s"
     fi
     sleep 0.2
   done
@@ -391,6 +399,141 @@ start_podman() {
   mapfile -t env < <(podman_env)
   launch "$p/podman.log" "$p/podman.pid" "${env[@]}" PATH="$SYS_PATH" TMPDIR="$p/tmp" -- \
     "$PODMAN" "${args[@]}" system service --time=0 "unix://$RUN/podman.sock"
+}
+
+# Free TCP ports on 127.0.0.1 for the remote engine: the configured ones, else those of its
+# last start while still free, else new ones the kernel picks. Writes RUN/remote/ports.
+remote_choose_ports() {
+  local d=$RUN/remote
+  remote_ports
+  TLS_PORT=${WHALEWATCHER_REMOTE_TLS_PORT:-$TLS_PORT}
+  SSH_PORT=${WHALEWATCHER_REMOTE_SSH_PORT:-$SSH_PORT}
+  local picked
+  # shellcheck disable=SC2016
+  picked=$(perl -MIO::Socket::INET -e '
+    my @out; my @held;
+    for my $want (@ARGV) {
+      my $s = $want ? IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => $want, ReuseAddr => 1) : undef;
+      $s ||= IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0) or die "no free port: $!\n";
+      push @held, $s; push @out, $s->sockport;
+    }
+    print "@out\n";' "${TLS_PORT:-0}" "${SSH_PORT:-0}") || die "remote: cannot find free TCP ports on 127.0.0.1"
+  read -r TLS_PORT SSH_PORT <<<"$picked"
+  printf 'TLS_PORT=%s\nSSH_PORT=%s\n' "$TLS_PORT" "$SSH_PORT" >"$d/ports"
+}
+
+# The TLS material (openssl; EC P-256 keys, quick to make), made once per run folder.
+remote_tls_material() {
+  local d=$RUN/remote t=$RUN/remote/tls
+  [ -s "$t/.complete" ] && [ -s "$d/certs/key.pem" ] && [ -s "$d/wrong-ca/key.pem" ] && return 0
+  rm -rf "$t" "$d/certs" "$d/wrong-ca"
+  mkdir -p "$t" "$d/certs" "$d/wrong-ca"
+  local -a ossl=(openssl)
+  local -a key=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  {
+    # the CA, and an unrelated one
+    "${ossl[@]}" req -x509 "${key[@]}" -keyout "$t/ca-key.pem" -out "$t/ca.pem" -days 3650 -subj "/CN=whalewatcher test CA"
+    "${ossl[@]}" req -x509 "${key[@]}" -keyout "$t/wrong-ca-key.pem" -out "$t/wrong-ca.pem" -days 3650 -subj "/CN=whalewatcher unrelated CA"
+    # the server: 127.0.0.1 and localhost, serverAuth
+    "${ossl[@]}" req "${key[@]}" -keyout "$t/server-key.pem" -out "$t/server.csr" -subj "/CN=localhost"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >"$t/server.ext"
+    "${ossl[@]}" x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" -CAcreateserial \
+      -out "$t/server-cert.pem" -days 3650 -extfile "$t/server.ext"
+    # clients: clientAuth, one from each CA
+    printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n' >"$t/client.ext"
+    "${ossl[@]}" req "${key[@]}" -keyout "$d/certs/key.pem" -out "$t/client.csr" -subj "/CN=whalewatcher client"
+    "${ossl[@]}" x509 -req -in "$t/client.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" -CAcreateserial \
+      -out "$d/certs/cert.pem" -days 3650 -extfile "$t/client.ext"
+    "${ossl[@]}" req "${key[@]}" -keyout "$d/wrong-ca/key.pem" -out "$t/wrong-client.csr" -subj "/CN=whalewatcher stranger"
+    "${ossl[@]}" x509 -req -in "$t/wrong-client.csr" -CA "$t/wrong-ca.pem" -CAkey "$t/wrong-ca-key.pem" -CAcreateserial \
+      -out "$d/wrong-ca/cert.pem" -days 3650 -extfile "$t/client.ext"
+  } >>"$d/openssl.log" 2>&1 || { tail_log "$d/openssl.log"; die "remote: making the TLS material with openssl failed"; }
+  cp "$t/ca.pem" "$d/certs/ca.pem"
+  cp "$t/wrong-ca.pem" "$d/wrong-ca/ca.pem"
+  chmod 600 "$t"/*-key.pem "$d/certs/key.pem" "$d/wrong-ca/key.pem"
+  date -Is >"$t/.complete"
+}
+
+# The SSH material: the server's host key, the client's key and authorized_keys (once), and
+# known_hosts for the current port (every start): the right host key, and another one.
+remote_ssh_material() {
+  local d=$RUN/remote s=$RUN/remote/sshd c=$RUN/remote/ssh
+  mkdir -p "$s" "$c"
+  [ -s "$s/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C whalewatcher-test-host -f "$s/ssh_host_ed25519_key" ||
+    die "remote: ssh-keygen (host key) failed"
+  [ -s "$s/other_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C whalewatcher-other-host -f "$s/other_host_ed25519_key" ||
+    die "remote: ssh-keygen (other host key) failed"
+  [ -s "$c/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C whalewatcher-test-client -f "$c/id_ed25519" ||
+    die "remote: ssh-keygen (client key) failed"
+  cp "$c/id_ed25519.pub" "$s/authorized_keys"
+  local host="[127.0.0.1]:$SSH_PORT" key other
+  read -r key <"$s/ssh_host_ed25519_key.pub"
+  read -r other <"$s/other_host_ed25519_key.pub"
+  printf '%s %s\n' "$host" "${key% *}" >"$c/known_hosts"
+  printf '%s %s\n' "$host" "${other% *}" >"$c/known_hosts_changed"
+  : >"$c/known_hosts_empty"
+  cat >"$s/sshd_config.tmp" <<CONF
+# written by scripts/engines/up.sh: the remote engine's private sshd
+ListenAddress 127.0.0.1
+Port $SSH_PORT
+HostKey $s/ssh_host_ed25519_key
+PidFile none
+AuthorizedKeysFile $s/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+MaxSessions 64
+MaxStartups 64:30:128
+SetEnv DOCKER_HOST=unix://$RUN/remote.sock PATH=$SYS_PATH
+CONF
+  mv "$s/sshd_config.tmp" "$s/sshd_config"
+}
+
+remote_stop_sshd() {
+  local pid
+  if pid=$(read_pidfile "$(remote_sshd_pidfile)") && pid_alive "$pid" && pid_cmdline_has "$pid" "$RUN/remote/"; then
+    term_then_kill 5 "$pid" || true
+  fi
+  rm -f "$(remote_sshd_pidfile)"
+}
+
+start_remote() {
+  local d=$RUN/remote
+  local -a extra=()
+  mkdir -p "$d/data" "$d/exec" "$d/tmp" /run/sshd
+  remote_choose_ports
+  remote_tls_material
+  remote_ssh_material
+  echo "{}" >"$d/daemon.json"
+  if [ -e /run/containerd/containerd.sock ]; then
+    extra=(--containerd "$(docker_own_containerd remote)")
+  fi
+  launch "$d/dockerd.log" - PATH="$SYS_PATH" DOCKER_TMPDIR="$d/tmp" -- \
+    /usr/sbin/dockerd --config-file "$d/daemon.json" \
+    --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
+    -H "unix://$RUN/remote.sock" -H "tcp://127.0.0.1:$TLS_PORT" \
+    --tlsverify --tlscacert "$d/tls/ca.pem" --tlscert "$d/tls/server-cert.pem" --tlskey "$d/tls/server-key.pem" \
+    --bridge=none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
+    "${extra[@]}"
+  local out
+  out=$(/usr/sbin/sshd -t -f "$d/sshd/sshd_config" 2>&1) || die "remote: sshd refuses its configuration: $out"
+  launch "$d/sshd/sshd.log" "$(remote_sshd_pidfile)" PATH="$SYS_PATH" -- /usr/sbin/sshd -D -e -f "$d/sshd/sshd_config"
+}
+
+# The test image in the remote dockerd, from docker's archive.
+ensure_remote_image() {
+  local out stamp=$RUN/remote/image.id docker
+  docker=$(docker_cli)
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$(cat "$IMAGE_TAR.id" 2>/dev/null)" ] &&
+    timeout -k 2 30 "$docker" -H "unix://$RUN/remote.sock" image inspect "$IMAGE_DOCKER" >/dev/null 2>&1; then
+    return 0
+  fi
+  out=$(timeout -k 2 120 "$docker" -H "unix://$RUN/remote.sock" load -i "$IMAGE_TAR" 2>&1) ||
+    { printf '%s\n' "$out" >&2; die "remote: docker load of $IMAGE_TAR failed"; }
+  cp "$IMAGE_TAR.id" "$stamp" 2>/dev/null || true
+  say "remote: loaded $IMAGE_DOCKER"
 }
 
 start_containerd() { # containerd | containerd16
@@ -486,6 +629,19 @@ write_env() {
       echo "WHALEWATCHER_TEST_CRI=$RUN/containerd.sock"
     fi
     if probe containerd16; then echo "WHALEWATCHER_TEST_CRI_NOEVENTS=$RUN/containerd16.sock"; fi
+    if probe remote; then
+      local r=$RUN/remote
+      remote_ports
+      echo "WHALEWATCHER_TEST_DOCKER_REMOTE=unix://$RUN/remote.sock"
+      echo "WHALEWATCHER_TEST_DOCKER_TLS=tcp://127.0.0.1:$TLS_PORT"
+      echo "WHALEWATCHER_TEST_DOCKER_CERTS=$r/certs"
+      echo "WHALEWATCHER_TEST_DOCKER_WRONG_CA=$r/wrong-ca"
+      echo "WHALEWATCHER_TEST_DOCKER_SSH=ssh://root@127.0.0.1:$SSH_PORT"
+      echo "WHALEWATCHER_TEST_DOCKER_SSH_KEY=$r/ssh/id_ed25519"
+      echo "WHALEWATCHER_TEST_DOCKER_SSH_KNOWN_HOSTS=$r/ssh/known_hosts"
+      echo "WHALEWATCHER_TEST_DOCKER_SSH_CHANGED_KNOWN_HOSTS=$r/ssh/known_hosts_changed"
+      echo "WHALEWATCHER_TEST_DOCKER_SSH_PIDFILE=$(remote_sshd_pidfile)"
+    fi
     echo "WHALEWATCHER_TEST_DOCKER_CLI=$(docker_cli)"
     echo "WHALEWATCHER_TEST_CTR=$CTR17"
     echo "WHALEWATCHER_TEST_CTR16=$CTR16"
@@ -519,6 +675,7 @@ for e in "${SELECTED[@]}"; do
     docker) start_docker ;;
     podman) start_podman ;;
     containerd | containerd16) start_containerd "$e" ;;
+    remote) start_remote ;;
   esac
   STARTED[$e]=1
 done
@@ -526,7 +683,7 @@ done
 for e in "${SELECTED[@]}"; do
   if [ "${STARTED[$e]}" = 1 ]; then
     wait_engine "$e" 120
-    say "$e: started on $(engine_socket "$e")"
+    say "$e: started on $(engine_socket "$e") in $((SECONDS - T0)) s since engines:up began"
   else
     say "$e: already up on $(engine_socket "$e") (reused)"
   fi
@@ -534,6 +691,7 @@ done
 
 if selected docker; then ensure_docker_image; fi
 if selected podman; then ensure_podman_image; fi
+if selected remote; then ensure_remote_image; fi
 if selected containerd; then
   for ns in "${CTR_NAMESPACES[@]}"; do import_into_namespace containerd "$ns"; done
 fi
