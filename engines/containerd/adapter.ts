@@ -4,7 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { Code, ConnectError, createClient, type CallOptions } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, type CallOptions, type Client } from '@connectrpc/connect';
 import { catchError, defer, Observable, repeat, Subscription, throwError, timer } from 'rxjs';
 import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError } from '../../lib/errors.js';
@@ -81,17 +81,51 @@ export function createContainerdAdapter(
   socket: string = DEFAULT_CONTAINERD_SOCKET,
   options: ContainerdOptions = {},
 ): EngineAdapter {
-  const api = socket;
+  const grpc = createUnixGrpcTransport(unixSocketPath(socket), { maxResponseBytes: options.maxResponseBytes });
+  const t = grpc.transport;
+  const clients: ContainerdClients = {
+    events: createClient(Events, t),
+    namespaces: createClient(Namespaces, t),
+    containers: createClient(Containers, t),
+    tasks: createClient(Tasks, t),
+    introspection: createClient(Introspection, t),
+    version: createClient(Version, t),
+  };
+  return containerdAdapter(clients, socket, options, () => grpc.close());
+}
+
+/**
+ * Connect clients of the containerd services the adapter calls.
+ *
+ * @example
+ * const clients: ContainerdClients = { events: createClient(Events, transport), ... };
+ */
+export interface ContainerdClients {
+  readonly events: Client<typeof Events>;
+  readonly namespaces: Client<typeof Namespaces>;
+  readonly containers: Client<typeof Containers>;
+  readonly tasks: Client<typeof Tasks>;
+  readonly introspection: Client<typeof Introspection>;
+  readonly version: Client<typeof Version>;
+}
+
+/**
+ * The containerd adapter over given service clients (unit tests pass fakes); `release` frees
+ * their connection on `close()`.
+ *
+ * @example
+ * const adapter = containerdAdapter(clients, '/fake.sock', {}, () => {});
+ */
+export function containerdAdapter(
+  clients: ContainerdClients,
+  api: string,
+  options: ContainerdOptions,
+  release: () => void | Promise<void>,
+): EngineAdapter {
+  const { events, namespaces, containers, tasks, introspection, version } = clients;
   const timeoutMs = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
   const liveTimeout = options.liveTimeout ?? 10_000;
   const watched = namespaceFilter(options);
-  const grpc = createUnixGrpcTransport(unixSocketPath(socket), { maxResponseBytes: options.maxResponseBytes });
-  const events = createClient(Events, grpc.transport);
-  const namespaces = createClient(Namespaces, grpc.transport);
-  const containers = createClient(Containers, grpc.transport);
-  const tasks = createClient(Tasks, grpc.transport);
-  const introspection = createClient(Introspection, grpc.transport);
-  const version = createClient(Version, grpc.transport);
   const skipped = new SkippedContainers();
 
   const engineErrors = <T>(source: Observable<T>): Observable<T> =>
@@ -234,8 +268,8 @@ export function createContainerdAdapter(
       );
     },
 
-    close(): Promise<void> {
-      return grpc.close();
+    async close(): Promise<void> {
+      await release();
     },
   };
 }
