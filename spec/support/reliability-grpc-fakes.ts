@@ -93,16 +93,36 @@ export function bareAny<T extends { typeUrl: string }>(any: T): T {
   return any;
 }
 
+/** What both fake runtimes share: an event hub, and serving their routes on a fresh unix socket. */
+abstract class FakeGrpcServer<E> {
+  readonly events = new StreamHub<E>();
+  socket = '';
+  #close: (() => Promise<void>) | undefined;
+
+  protected constructor(private readonly name: string) {}
+
+  abstract routes: (router: ConnectRouter) => void;
+
+  async start(routes: (router: ConnectRouter) => void = this.routes): Promise<this> {
+    const s = await serve(this.name, routes);
+    this.socket = s.socket;
+    this.#close = s.close;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.events.fail();
+    await this.#close?.();
+  }
+}
+
 /** A fake containerd (namespace `default` only) with its events, tasks and containers. */
-export class FakeContainerdServer {
+export class FakeContainerdServer extends FakeGrpcServer<Envelope> {
   readonly containers: Container[] = [];
   readonly tasks: Process[] = [];
-  readonly events = new StreamHub<Envelope>();
   /** Container IDs whose Tasks/Get never answers (until the call is cancelled). */
   readonly hang = new Set<string>();
   uuid = 'fake-containerd-uuid';
-  socket = '';
-  #close: (() => Promise<void>) | undefined;
 
   add(id: string, pid: number, status: Status, labels: Record<string, string> = {}): void {
     this.containers.push({ $typeName: 'containerd.services.containers.v1.Container', id, labels, image: 'busybox' } as Container);
@@ -158,16 +178,8 @@ export class FakeContainerdServer {
     router.service(Version, { version: () => ({ version: '1.7.24', revision: 'fake' }) });
   };
 
-  async start(routes: (router: ConnectRouter) => void = this.routes): Promise<this> {
-    const s = await serve('containerd', routes);
-    this.socket = s.socket;
-    this.#close = s.close;
-    return this;
-  }
-
-  async close(): Promise<void> {
-    this.events.fail();
-    await this.#close?.();
+  constructor() {
+    super('containerd');
   }
 }
 
@@ -187,15 +199,12 @@ export interface FakeCriEntity {
 }
 
 /** A fake CRI runtime: the RuntimeService calls the CRI adapter makes. */
-export class FakeCriServer {
+export class FakeCriServer extends FakeGrpcServer<ContainerEventResponse> {
   readonly entities = new Map<string, FakeCriEntity>();
-  readonly events = new StreamHub<ContainerEventResponse>();
   /** IDs whose status calls never answer (until the call is cancelled). */
   readonly hang = new Set<string>();
   /** Status calls made, as `containerStatus <id>` / `podSandboxStatus <id>`. */
   readonly statusCalls: string[] = [];
-  socket = '';
-  #close: (() => Promise<void>) | undefined;
 
   sandbox(id: string, name: string, pid: number, more: Partial<FakeCriEntity> = {}): void {
     this.entities.set(id, { kind: 'sandbox', id, name, pid, ...more });
@@ -285,16 +294,8 @@ export class FakeCriServer {
     });
   };
 
-  async start(): Promise<this> {
-    const s = await serve('cri', this.routes);
-    this.socket = s.socket;
-    this.#close = s.close;
-    return this;
-  }
-
-  async close(): Promise<void> {
-    this.events.fail();
-    await this.#close?.();
+  constructor() {
+    super('cri');
   }
 }
 
