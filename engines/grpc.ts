@@ -14,15 +14,7 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { EngineUnreachableError, ProtocolError, WhalewatcherError, WrongEngineError } from '../lib/errors.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../lib/options.js';
 
-/**
- * Default of the `callTimeout` option for the gRPC adapters' own call deadlines, in ms: the same
- * 30 s that the common `callTimeout` option (lib/options.ts) documents and the core applies (lib exports no
- * constant for it yet).
- *
- * @example
- * const timeoutMs = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
- */
-export const DEFAULT_CALL_TIMEOUT = 30_000;
+export { DEFAULT_CALL_TIMEOUT } from '../lib/options.js';
 
 /**
  * Options of {@link createUnixGrpcTransport}.

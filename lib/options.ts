@@ -78,3 +78,12 @@ export interface WatchOptions {
  * const limit = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
  */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Default of {@link WatchOptions.callTimeout}: 30 s. The one default of every engine call's
+ * deadline, in the watch pipeline and in the adapters alike.
+ *
+ * @example
+ * const ms = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
+ */
+export const DEFAULT_CALL_TIMEOUT = 30_000;

@@ -42,7 +42,7 @@ import { EngineUnreachableError, ProtocolError, WrongEngineError } from './error
 import type { LifecycleEvent, Portfolio } from './model.js';
 import { coalesceMap } from './operators/coalesceMap.js';
 import { runLookups } from './operators/runLookups.js';
-import type { WatchOptions } from './options.js';
+import { DEFAULT_CALL_TIMEOUT, type WatchOptions } from './options.js';
 import { PortfolioSnapshot } from './portfolio.js';
 import { type Transition, createReducer, initialTransition } from './reducer.js';
 import { WatcherShell } from './watcherShell.js';
@@ -51,7 +51,6 @@ import type { Diagnostic, Watcher, WatcherState } from './watcher.js';
 const DEFAULT_RESYNC = 60_000;
 const DEFAULT_FULL_EVERY = 10;
 const DEFAULT_CONCURRENCY = 4;
-const DEFAULT_CALL_TIMEOUT = 30_000;
 
 /**
  * Builds the engine-agnostic {@link Watcher} over an engine adapter: subscribes to the engine's
