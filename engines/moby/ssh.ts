@@ -22,7 +22,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
@@ -283,7 +283,7 @@ export class SshDialer {
       try {
         client.exec(command, (err, channel) => {
           if (err) reject(new EngineUnreachableError(api, `SSH channel for ${JSON.stringify(command)} refused: ${err.message}`, { cause: err }));
-          else resolve(asSocket(api, command, channel));
+          else resolve(this.#track(client, new ChannelSocket(api, command, channel)));
         });
       } catch (err) {
         reject(new EngineUnreachableError(api, `SSH connection lost (${(err as Error).message})`, { cause: err }));
@@ -291,12 +291,31 @@ export class SshDialer {
     });
   }
 
-  /** Ends the connection; later dials fail. */
+  /** Ends the connection and its channels; later dials fail. */
   close(): void {
     this.#closed = true;
     this.#client?.end();
+    this.#lost(this.#client, new EngineUnreachableError(this.#endpoint.api, 'SSH connection closed'));
     this.#client = undefined;
     this.#ready = undefined;
+  }
+
+  /** The channel sockets of each connection, destroyed when it is lost. */
+  readonly #sockets = new Map<Ssh2Client, Set<ChannelSocket>>();
+
+  #track(client: Ssh2Client, socket: ChannelSocket): ChannelSocket {
+    let set = this.#sockets.get(client);
+    if (!set) this.#sockets.set(client, (set = new Set()));
+    set.add(socket);
+    socket.once('close', () => set.delete(socket));
+    return socket;
+  }
+
+  #lost(client: Ssh2Client | undefined, error: Error): void {
+    if (!client) return;
+    const set = this.#sockets.get(client);
+    this.#sockets.delete(client);
+    for (const socket of set ?? []) socket.destroy(error);
   }
 
   #connection(): Promise<Ssh2Client> {
@@ -382,6 +401,7 @@ export class SshDialer {
       });
       client.on('close', () => {
         forget();
+        this.#lost(client, new EngineUnreachableError(api, 'SSH connection lost'));
         if (!ready) reject(refusal ?? new EngineUnreachableError(api, 'SSH connection closed during the handshake'));
       });
       try {
@@ -440,31 +460,75 @@ function authHandler(username: string, options: MobySshOptions, tried: string[])
 }
 
 /**
- * Makes an exec channel usable as an HTTP socket: the socket methods Node's HTTP client and
- * agent call (no-ops here: the SSH connection keeps itself alive), and an error naming the
- * endpoint when the remote command exits with an error before the channel is used up.
+ * An exec channel as an HTTP socket: a plain Duplex that relays the channel, with the socket
+ * methods Node's HTTP client and agent call (no-ops: the SSH connection keeps itself alive).
+ * Its lifecycle is Node's own: it closes when the channel does, when the remote command exits
+ * with an error (with an error naming the endpoint and what the command wrote to stderr), and
+ * when the SSH connection is lost, even while idle in the agent's pool (ssh2 ends a channel of
+ * a dead connection only once its data is read, which an idle keep-alive socket never does).
  */
-function asSocket(api: string, command: string, channel: ClientChannel): Duplex {
-  const socket = channel as ClientChannel & Record<string, unknown>;
-  for (const method of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref'] as const) {
-    socket[method] = function (this: unknown) {
-      return this;
-    };
+class ChannelSocket extends Duplex {
+  readonly #channel: ClientChannel;
+
+  constructor(api: string, command: string, channel: ClientChannel) {
+    super({ allowHalfOpen: false });
+    this.#channel = channel;
+    let stderr = '';
+    channel.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < 1024) stderr += chunk.toString('utf8');
+    });
+    channel.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) channel.pause();
+    });
+    channel.on('end', () => this.push(null));
+    channel.on('close', () => this.destroy());
+    channel.on('error', (err: Error) => this.destroy(new EngineUnreachableError(api, `SSH channel: ${err.message}`, { cause: err })));
+    channel.on('exit', (code: number | null, signal?: string) => {
+      if (code === 0) return;
+      const how = code === null || code === undefined ? `on ${signal ?? 'a signal'}` : `with code ${code}`;
+      const said = stderr.trim().replace(/\s+/g, ' ').slice(0, 300);
+      this.destroy(new EngineUnreachableError(api, `remote ${JSON.stringify(command)} exited ${how}${said ? `: ${said}` : ''}`));
+    });
   }
-  let stderr = '';
-  channel.stderr.on('data', (chunk: Buffer) => {
-    if (stderr.length < 1024) stderr += chunk.toString('utf8');
-  });
-  channel.on('exit', (code: number | null, signal?: string) => {
-    if (code === 0) return;
-    const how = code === null || code === undefined ? `on ${signal ?? 'a signal'}` : `with code ${code}`;
-    const said = stderr.trim().replace(/\s+/g, ' ').slice(0, 300);
-    channel.destroy();
-    if (channel.listenerCount('error') > 0) {
-      channel.emit('error', new EngineUnreachableError(api, `remote ${JSON.stringify(command)} exited ${how}${said ? `: ${said}` : ''}`));
+
+  override _read(): void {
+    this.#channel.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#channel.write(chunk)) callback();
+    else this.#channel.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#channel.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error: Error | null) => void): void {
+    try {
+      this.#channel.close();
+    } catch {
+      // the connection is gone already
     }
-  });
-  return channel;
+    callback(error);
+  }
+
+  setKeepAlive(): this {
+    return this;
+  }
+  setNoDelay(): this {
+    return this;
+  }
+  setTimeout(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
 }
 
 /**
