@@ -14,7 +14,6 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { EngineUnreachableError, ProtocolError, WhalewatcherError, WrongEngineError } from '../lib/errors.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../lib/options.js';
 
-export { DEFAULT_CALL_TIMEOUT } from '../lib/options.js';
 
 /**
  * Options of {@link createUnixGrpcTransport}.

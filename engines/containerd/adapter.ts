@@ -17,13 +17,13 @@ import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
 import { Status, type Process } from '../../protos/gen/containerd/types/task_pb.js';
 import {
-  DEFAULT_CALL_TIMEOUT,
   createUnixGrpcTransport,
   fromCall,
   fromServerStream,
   grpcEngineError,
   unixSocketPath,
 } from '../grpc.js';
+import { DEFAULT_CALL_TIMEOUT } from '../../lib/options.js';
 import { SkippedContainers } from '../skipped.js';
 import { envelopeEvent, EVENT_TOPICS, topicFilters } from './events.js';
 import { containerName, DEFAULT_NAMESPACE, namespaceFilter, qualify, unqualify } from './names.js';

@@ -13,7 +13,6 @@ import {
   type PodSandboxMetadata,
 } from '../../protos/gen/runtime/v1/api_pb.js';
 import {
-  DEFAULT_CALL_TIMEOUT,
   abortOnNextTurn,
   createUnixGrpcTransport,
   fromCall,
@@ -21,6 +20,7 @@ import {
   grpcEngineError,
   unixSocketPath,
 } from '../grpc.js';
+import { DEFAULT_CALL_TIMEOUT } from '../../lib/options.js';
 import { SkippedContainers } from '../skipped.js';
 import { LookupHints, type LookupHint } from './hints.js';
 import { containerDetails, parseVerboseInfo, sandboxDetails } from './labels.js';
