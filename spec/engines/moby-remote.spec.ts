@@ -17,6 +17,7 @@ import type { MobySshOptions } from '../../engines/moby/ssh.js';
 import { WrongEngineError } from '../../lib/errors.js';
 import type { Watcher, WatcherState } from '../../lib/watcher.js';
 import { REPO_ROOT, docker, exec, runDir, skipOrFail, testEngines, uniqueName, waitFor } from '../support/engines.js';
+import { Running, tsxArgs } from './cli-support.js';
 import { type Seen, engineAnswer, portfolioAnswer, removeTestContainers, run } from './moby-helpers.js';
 
 /** The remote engine's endpoints and files, from the environment or RUN/env (scripts/engines/up.sh). */
@@ -348,6 +349,37 @@ describe('moby remote engine (TLS and SSH on loopback)', function () {
     it('keys the server refuses: final WrongEngineError', async () => {
       const { w, states } = watcher(r.ssh, { ssh: { knownHosts: r.knownHosts, identityFiles: [], agent: false } });
       await expectFinal(w, states, r.ssh, /accepts none of our keys/);
+    });
+  });
+
+  describe('examples/remote-fleet.ts', () => {
+    it('one host over SSH and one over TLS as a fleet: the containers, then their lifecycle events on both engines', async () => {
+      const ex = new Running(tsxArgs('examples/remote-fleet.ts'), {
+        REMOTE_SSH: r.ssh,
+        REMOTE_TLS: r.tls,
+        DOCKER_CERT_PATH: r.certs,
+        SSH_KNOWN_HOSTS: r.knownHosts,
+        SSH_IDENTITY: r.sshKey,
+        SSH_AUTH_SOCK: undefined,
+      });
+      try {
+        await ex.until(() => ex.lines().some((l) => /^\d+ containers on 2 engines$/.test(l)), 'both engines synced');
+        const name = uniqueName('remote-example');
+        const id = await run(r.unix, testEngines().images.docker, { name });
+        const pid = (await engineAnswer(r.unix)).find((c) => c.id === id)?.pid;
+        expect(pid).to.be.greaterThan(0);
+        for (const api of [r.ssh, r.tls]) {
+          await ex.until(() => ex.lines().includes(`started ${name} pid ${pid} on ${api}`), `started on ${api}`);
+        }
+        await docker(r.unix, 'kill', id);
+        for (const api of [r.ssh, r.tls]) {
+          await ex.until(() => ex.lines().includes(`exited ${name} pid ${pid} on ${api}`), `exited on ${api}`);
+        }
+        expect(await ex.stop('SIGINT'), `exit code; stderr: ${ex.stderr}`).to.equal(0);
+        expect(ex.stderr).to.match(/\[ssh\] synced/).and.match(/\[tls\] synced/);
+      } finally {
+        await ex.stop('SIGKILL');
+      }
     });
   });
 });
