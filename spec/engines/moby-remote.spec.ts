@@ -9,7 +9,8 @@
  * and `ready()` rejects, with no retry.
  */
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { mobyWatcher, type MobyWatchOptions } from '../../engines/moby/index.js';
@@ -305,6 +306,24 @@ describe('moby remote engine (TLS and SSH on loopback)', function () {
           await inSync(w, r.unix, 'default key files');
         });
       } finally {
+        rmSync(home, { recursive: true, force: true });
+      }
+    });
+
+    it('a key from the SSH agent (SSH_AUTH_SOCK), none in ~/.ssh', async () => {
+      const home = mkdtempSync(path.join(tmpdir(), 'ww-ssh-agent-'));
+      const sock = path.join(home, 'agent.sock');
+      const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+      try {
+        await waitFor(() => existsSync(sock), { what: 'ssh-agent socket' });
+        await exec('ssh-add', [r.sshKey], { env: { SSH_AUTH_SOCK: sock } });
+        await withEnv({ HOME: home, SSH_AUTH_SOCK: sock }, async () => {
+          const { w } = watcher(r.ssh, { ssh: { knownHosts: r.knownHosts } });
+          await w.ready({ signal: AbortSignal.timeout(30_000) });
+          await inSync(w, r.unix, 'key from the agent');
+        });
+      } finally {
+        agent.kill('SIGKILL');
         rmSync(home, { recursive: true, force: true });
       }
     });
