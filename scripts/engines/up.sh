@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Brings up the project's PRIVATE test engines (npm run engines:up).
 #
-#   scripts/engines/up.sh                 install what is missing, start all four engines
+#   scripts/engines/up.sh                 install what is missing, start all five engines
 #   scripts/engines/up.sh --only docker   just this engine (repeatable; also "a,b"); this is
 #                                         how the test helpers restart a crashed engine
 #   scripts/engines/up.sh --check         install nothing, start nothing: list the engines
-#                                         that answer; exit 0 only if all four answer
+#                                         that answer; exit 0 only if all five answer
 #
 # Engines: docker (dockerd), podman (Docker-compatible service), containerd (1.7 from Debian 13,
 # native API + CRI), containerd16 (Debian 12's containerd 1.6, CRI without GetContainerEvents),
