@@ -528,15 +528,22 @@ port_accepts() {
   timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
+# True when the remote engine's dockerd answers through TLS (on the port RUN/remote/ports names).
+remote_dockerd_answers() {
+  local d=$RUN/remote
+  [ -S "$RUN/remote.sock" ] || return 1
+  remote_ports
+  [ -n "$TLS_PORT" ] || return 1
+  timeout -k 2 10 "$(docker_cli)" -H "tcp://127.0.0.1:$TLS_PORT" --tlsverify --tlscacert "$d/certs/ca.pem" \
+    --tlscert "$d/certs/cert.pem" --tlskey "$d/certs/key.pem" version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
 # The remote engine answers when its dockerd answers on the unix socket and through TLS, and
 # its sshd listens.
 probe_remote() {
   local d=$RUN/remote pid
-  [ -S "$RUN/remote.sock" ] || return 1
-  remote_ports
-  [ -n "$TLS_PORT" ] && [ -n "$SSH_PORT" ] || return 1
-  timeout -k 2 10 "$(docker_cli)" -H "tcp://127.0.0.1:$TLS_PORT" --tlsverify --tlscacert "$d/certs/ca.pem" \
-    --tlscert "$d/certs/cert.pem" --tlskey "$d/certs/key.pem" version --format '{{.Server.Version}}' >/dev/null 2>&1 || return 1
+  remote_dockerd_answers || return 1
+  [ -n "$SSH_PORT" ] || return 1
   pid=$(read_pidfile "$(remote_sshd_pidfile)") || return 1
   pid_alive "$pid" && pid_cmdline_has "$pid" "$d/" || return 1
   port_accepts "$SSH_PORT"

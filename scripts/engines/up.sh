@@ -304,12 +304,16 @@ wait_engine() { # ENGINE SECONDS
 # containers) are left alone: a restarted engine takes them over.
 prepare_start() {
   local name=$1 pid f
+  if [ "$name" = remote ]; then
+    remote_stop_sshd
+    # Only the sshd is missing: keep the dockerd (and its containers and TLS port).
+    if remote_dockerd_answers; then return 0; fi
+  fi
   if pid=$(engine_daemon_pid "$name"); then
     warn "$name (pid $pid) is running but does not answer: killing it (SIGKILL)"
     kill -KILL "$pid" 2>/dev/null || true
     wait_gone 10 "$pid" || die "$name: pid $pid did not die after SIGKILL"
   fi
-  if [ "$name" = remote ]; then remote_stop_sshd; fi
   if [ "$name" = docker ] || [ "$name" = remote ]; then
     # dockerd's managed containerd outlives a crashed dockerd for a while and then dies; a
     # dockerd started meanwhile times out waiting for it. End it and drop its pid file.
@@ -403,9 +407,10 @@ start_podman() {
 
 # Free TCP ports on 127.0.0.1 for the remote engine: the configured ones, else those of its
 # last start while still free, else new ones the kernel picks. Writes RUN/remote/ports.
-remote_choose_ports() {
-  local d=$RUN/remote
+remote_choose_ports() { # [keep-tls]: the running dockerd keeps its TLS port
+  local d=$RUN/remote keep=${1:-}
   remote_ports
+  local kept_tls=$TLS_PORT
   TLS_PORT=${WHALEWATCHER_REMOTE_TLS_PORT:-$TLS_PORT}
   SSH_PORT=${WHALEWATCHER_REMOTE_SSH_PORT:-$SSH_PORT}
   local picked
@@ -417,8 +422,9 @@ remote_choose_ports() {
       $s ||= IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0) or die "no free port: $!\n";
       push @held, $s; push @out, $s->sockport;
     }
-    print "@out\n";' "${TLS_PORT:-0}" "${SSH_PORT:-0}") || die "remote: cannot find free TCP ports on 127.0.0.1"
+    print "@out\n";' "$([ -n "$keep" ] && echo 0 || echo "${TLS_PORT:-0}")" "${SSH_PORT:-0}") || die "remote: cannot find free TCP ports on 127.0.0.1"
   read -r TLS_PORT SSH_PORT <<<"$picked"
+  if [ -n "$keep" ]; then TLS_PORT=$kept_tls; fi
   printf 'TLS_PORT=%s\nSSH_PORT=%s\n' "$TLS_PORT" "$SSH_PORT" >"$d/ports"
 }
 
@@ -500,12 +506,18 @@ remote_stop_sshd() {
 }
 
 start_remote() {
-  local d=$RUN/remote
+  local d=$RUN/remote keep=
   local -a extra=()
   mkdir -p "$d/data" "$d/exec" "$d/tmp" /run/sshd
-  remote_choose_ports
+  if remote_dockerd_answers; then keep=1; fi
+  remote_choose_ports $keep
   remote_tls_material
   remote_ssh_material
+  if [ -n "$keep" ]; then
+    say "remote: its dockerd answers; starting its sshd only"
+    remote_start_sshd
+    return 0
+  fi
   echo "{}" >"$d/daemon.json"
   if [ -e /run/containerd/containerd.sock ]; then
     extra=(--containerd "$(docker_own_containerd remote)")
@@ -517,7 +529,11 @@ start_remote() {
     --tlsverify --tlscacert "$d/tls/ca.pem" --tlscert "$d/tls/server-cert.pem" --tlskey "$d/tls/server-key.pem" \
     --bridge=none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
     "${extra[@]}"
-  local out
+  remote_start_sshd
+}
+
+remote_start_sshd() {
+  local d=$RUN/remote out
   out=$(/usr/sbin/sshd -t -f "$d/sshd/sshd_config" 2>&1) || die "remote: sshd refuses its configuration: $out"
   launch "$d/sshd/sshd.log" "$(remote_sshd_pidfile)" PATH="$SYS_PATH" -- /usr/sbin/sshd -D -e -f "$d/sshd/sshd_config"
 }
