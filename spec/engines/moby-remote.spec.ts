@@ -365,6 +365,16 @@ describe('moby remote engine (TLS and SSH on loopback)', function () {
       await expectFinal(w, states, r.ssh, /host key \(ssh-ed25519 SHA256:\S+\) is changed/);
     });
 
+    it('a hostVerifier decides instead of known_hosts: it gets the key blob known_hosts lists', async () => {
+      const listed = readFileSync(r.knownHosts, 'utf8').trim().split(/\s+/)[2]!;
+      const seen: string[] = [];
+      const trusting = watcher(r.ssh, { ssh: { identityFiles: [r.sshKey], agent: false, knownHosts: '/nonexistent', hostVerifier: (key) => (seen.push(key.toString('base64')), true) } });
+      await trusting.w.ready({ signal: AbortSignal.timeout(30_000) });
+      expect(seen[0]).to.equal(listed);
+      const { w, states } = watcher(r.ssh, { ssh: { identityFiles: [r.sshKey], agent: false, hostVerifier: () => false } });
+      await expectFinal(w, states, r.ssh, /host key \(ssh-ed25519 SHA256:\S+\) the hostVerifier refused/);
+    });
+
     it('keys the server refuses: final WrongEngineError', async () => {
       const { w, states } = watcher(r.ssh, { ssh: { knownHosts: r.knownHosts, identityFiles: [], agent: false } });
       await expectFinal(w, states, r.ssh, /accepts none of our keys/);
