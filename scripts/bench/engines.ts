@@ -1,17 +1,21 @@
 /**
- * Engine-side helpers of the benchmark: the Docker containers and containerd tasks it creates
- * (all labelled, all removed again), and counting proxies in front of the engines' sockets.
+ * Engine-side helpers of the benchmark: the Docker and Podman containers, containerd tasks and
+ * CRI pods it creates (all labelled or namespaced, all removed again), and counting proxies in
+ * front of the engines' sockets.
  *
  * @module
  */
 import * as net from 'node:net';
+import { create } from '@bufbuild/protobuf';
 import Docker from 'dockerode';
+import { NamespaceMode, type PodSandboxConfig, PodSandboxConfigSchema, PodSandboxState } from '../../protos/gen/runtime/v1/api_pb.js';
+import { CriTestClient, type RunningPod, TEST_IMAGE } from '../../spec/support/cri-client.js';
 import { ctrAt, ctrRunFlags, importTestImage, socketPath, testEngines } from '../../spec/support/engines.js';
 import { connectUpstream, listenOnUnixSocket } from '../../spec/support/unix-socket-server.js';
 
 /** Label on every Docker container the benchmark creates; the cleanup removes exactly these. */
 export const BENCH_LABEL = 'whalewatcher.bench';
-/** The containerd namespace the benchmark's tasks live in. */
+/** The containerd namespace the benchmark's tasks live in; also the Kubernetes namespace of its CRI pods. */
 export const BENCH_NAMESPACE = 'ww-bench';
 
 /** A dockerode client of its own for an endpoint `unix:///path`. */
@@ -123,6 +127,7 @@ export class DockerFleet {
 /** The benchmark's containerd tasks, made with `ctr` in {@link BENCH_NAMESPACE}. */
 export class CtrFleet {
   private readonly ids: string[] = [];
+  private serial = 0;
   private readonly creating = new Set<Promise<unknown>>();
   private stopped = false;
 
@@ -149,7 +154,7 @@ export class CtrFleet {
     const worker = async () => {
       while (left > 0) {
         left--;
-        const id = `bench-${process.pid}-${this.ids.length}`;
+        const id = `bench-${process.pid}-${this.serial++}`;
         if (this.stopped) throw new Error('the benchmark was interrupted');
         this.ids.push(id);
         const run = this.ctr(['run', '-d', ...ctrRunFlags(), '--label', 'com.docker.compose.project=bench', '--label', `nerdctl/name=${id}`, image, id, '/bin/sleep', '3600']);
@@ -158,6 +163,41 @@ export class CtrFleet {
       }
     };
     await Promise.all(Array.from({ length: 4 }, worker));
+  }
+
+  /** How many tasks this fleet started (and has not removed). */
+  get size(): number {
+    return this.ids.length;
+  }
+
+  /** Tops the fleet's tasks up to `n` (see {@link start}). */
+  async ensure(n: number): Promise<void> {
+    if (n > this.ids.length) await this.start(n - this.ids.length);
+  }
+
+  /**
+   * Runs one task `id` (`sleep 3600`) with `ctr run -d`, which returns once the task started;
+   * `id` is the caller's, so it can wait for the task's events before they happen.
+   */
+  async startOne(id: string): Promise<void> {
+    if (this.stopped) throw new Error('the benchmark was interrupted');
+    this.ids.push(id);
+    const image = testEngines().images.containerd;
+    const run = this.ctr(['run', '-d', ...ctrRunFlags(), '--label', 'com.docker.compose.project=bench-latency', '--label', `nerdctl/name=${id}`, image, id, '/bin/sleep', '3600']);
+    this.creating.add(run);
+    try {
+      await run;
+    } finally {
+      this.creating.delete(run);
+    }
+  }
+
+  /** Kills (SIGKILL) and removes one task and its container. */
+  async remove(id: string): Promise<void> {
+    await this.ctr(['tasks', 'rm', '-f', id]).catch(() => undefined);
+    await this.ctr(['containers', 'rm', id]);
+    const i = this.ids.indexOf(id);
+    if (i >= 0) this.ids.splice(i, 1);
   }
 
   /** Removes every task and container of the namespace (the benchmark's own namespace). */
@@ -175,6 +215,146 @@ export class CtrFleet {
     await Promise.all(Array.from({ length: 4 }, worker));
     return count;
   }
+}
+
+/**
+ * The benchmark's CRI pods, run through the project's CRI test client (spec/support/cri-client.ts)
+ * in the Kubernetes namespace {@link BENCH_NAMESPACE}, each labelled {@link BENCH_LABEL}; removed
+ * again by namespace. Every pod sandbox and every container counts as one alive container.
+ *
+ * @example
+ * const fleet = new CriFleet(testEngines().cri!);
+ * await fleet.ensure(50); // 50 pods: 50 sandboxes + 50 containers
+ * await fleet.removeAll();
+ * await fleet.close();
+ */
+export class CriFleet {
+  readonly cri: CriTestClient;
+  private serial = 0;
+  private readonly creating = new Set<Promise<unknown>>();
+  private stopped = false;
+
+  constructor(readonly socket: string) {
+    this.cri = new CriTestClient(socket);
+  }
+
+  /** Refuses further pods (on Ctrl-C). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** The benchmark's pods that are ready. */
+  async alive(): Promise<string[]> {
+    const { items } = await this.cri.client.listPodSandbox({}, { timeoutMs: 30_000 });
+    return items
+      .filter((p) => p.metadata?.namespace === BENCH_NAMESPACE && p.state === PodSandboxState.SANDBOX_READY)
+      .map((p) => p.id);
+  }
+
+  /** Runs one pod with the given containers (`sleep 3600`). */
+  runPod(containers: readonly string[] = ['app']): Promise<RunningPod> {
+    if (this.stopped) return Promise.reject(new Error('the benchmark was interrupted'));
+    const n = ++this.serial;
+    const p = this.cri.runPod({
+      namespace: BENCH_NAMESPACE,
+      name: `bench-${process.pid}-${n}`,
+      labels: { [BENCH_LABEL]: String(process.pid) },
+      containers: containers.map((name) => ({ name })),
+    });
+    this.creating.add(p);
+    void p.finally(() => this.creating.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Tops the benchmark's ready pods up to `n` (one container each), 4 at a time. */
+  async ensure(n: number): Promise<void> {
+    let missing = n - (await this.alive()).length;
+    let failures = 0;
+    const worker = async () => {
+      while (missing > 0) {
+        missing--;
+        try {
+          await this.runPod();
+        } catch (err) {
+          if (this.stopped || ++failures > 5) throw err;
+          missing++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+  }
+
+  /**
+   * Creates and starts one more container `name` in a running pod; `created(id)` is called
+   * between the two calls, i.e. before the container's STARTED event can exist.
+   */
+  async startContainer(pod: RunningPod, name: string, created: (id: string) => void = () => undefined): Promise<string> {
+    if (this.stopped) throw new Error('the benchmark was interrupted');
+    const opts = { timeoutMs: 30_000 };
+    const { containerId } = await this.cri.client.createContainer(
+      {
+        podSandboxId: pod.sandboxId,
+        sandboxConfig: sandboxConfig(pod),
+        config: {
+          metadata: { name, attempt: 0 },
+          image: { image: TEST_IMAGE },
+          command: ['/bin/sleep', '3600'],
+          labels: { [BENCH_LABEL]: String(process.pid) },
+        },
+      },
+      opts,
+    );
+    created(containerId);
+    await this.cri.client.startContainer({ containerId }, opts);
+    return containerId;
+  }
+
+  /** Stops (SIGKILL) and removes one container. */
+  async removeContainer(containerId: string): Promise<void> {
+    await this.cri.stopContainer(containerId);
+    await this.cri.client.removeContainer({ containerId }, { timeoutMs: 30_000 });
+  }
+
+  /**
+   * Lets every ended event subscription have its one event (containerd 1.7 serves a cancelled
+   * `GetContainerEvents` call until its next event, which it takes from everybody): throwaway
+   * pods until a fresh subscriber gets an event. Returns the number of pods it took.
+   */
+  flush(): Promise<number> {
+    return this.cri.flushStaleSubscriptions(BENCH_NAMESPACE);
+  }
+
+  /** Removes every pod of the benchmark's namespace (alive or not) with its containers; returns how many. */
+  async removeAll(): Promise<number> {
+    await Promise.allSettled([...this.creating]);
+    const { items } = await this.cri.client.listPodSandbox({}, { timeoutMs: 30_000 });
+    const left = items.filter((p) => p.metadata?.namespace === BENCH_NAMESPACE).map((p) => p.id);
+    const count = left.length;
+    const worker = async () => {
+      for (let id = left.pop(); id; id = left.pop()) await this.cri.removePod(id).catch(() => undefined);
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    return count;
+  }
+
+  /** Releases the client's connection. */
+  close(): Promise<void> {
+    return this.cri.close();
+  }
+}
+
+/** The sandbox configuration `CriTestClient.runPod` ran `pod` with (CreateContainer wants it again). */
+function sandboxConfig(pod: RunningPod): PodSandboxConfig {
+  return create(PodSandboxConfigSchema, {
+    metadata: { name: pod.spec.name, namespace: pod.spec.namespace, uid: pod.uid, attempt: 0 },
+    labels: pod.spec.labels ?? {},
+    annotations: pod.spec.annotations ?? {},
+    linux: {
+      securityContext: {
+        namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.POD },
+      },
+    },
+  });
 }
 
 /** A unix-socket proxy that passes everything through and records what it saw. */

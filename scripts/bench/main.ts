@@ -5,14 +5,18 @@
  * and writes `bench/latest.json` plus, unless `--only` picks sections, `bench/<full|quick>.json`,
  * with date and machine.
  *
- * Section 7 runs against fake engines of its own. Needs the private engines for sections 1, 2, 5
- * and 6 (`npm run engines:up`); without them
+ * Sections: 1 initial sync and 2 event latency (Docker), 3 core scaling, 4 memory, 5 resync
+ * (Docker, containerd), 6 read burst, 7 after a burst (fake engines), 8 containerd (initial sync,
+ * event latency), 9 CRI (initial sync, event latency).
+ *
+ * Section 7 runs against fake engines of its own. Needs the private engines for sections 1, 2, 5,
+ * 6, 8 and 9 (`npm run engines:up`); without them
  * those sections are reported as SKIPPED. Every container the benchmark creates carries the
- * label `whalewatcher.bench` (Docker) or lives in the `ww-bench` namespace (containerd) and is
- * removed at the end, also on Ctrl-C.
+ * label `whalewatcher.bench` (Docker) or lives in the `ww-bench` namespace (containerd; CRI pods:
+ * the Kubernetes namespace `ww-bench`) and is removed at the end, also on Ctrl-C.
  *
  * Options: `--quick`; `--containers M` (initial sync size; default 200, quick 50);
- * `--only 1,3` (sections to run).
+ * `--only 1,3` (sections to run); `--pods P` (CRI initial sync size; default 50, quick 25).
  *
  * @module
  */
@@ -21,8 +25,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT, engineAnswers, testEngines } from '../../spec/support/engines.js';
 import { benchBurst } from './burst.js';
+import { benchContainerdLatency, benchContainerdSync } from './containerd.js';
 import { benchCore } from './core.js';
-import { BENCH_LABEL, CtrFleet, DockerFleet } from './engines.js';
+import { benchCriLatency, benchCriSync } from './cri.js';
+import { BENCH_LABEL, BENCH_NAMESPACE, CriFleet, CtrFleet, DockerFleet } from './engines.js';
 import { benchLatency } from './latency.js';
 import { benchMemory } from './memory.js';
 import { benchRead } from './read.js';
@@ -60,6 +66,8 @@ const config = {
   readRepetitions: quick ? 3 : 7,
   burstPairs: 20_000,
   burstRepetitions: quick ? 1 : 3,
+  criPods: Number(value('--pods') ?? (quick ? 25 : 50)),
+  criLatencyBlocks: quick ? 1 : 2,
 } as const;
 
 const rows: Row[] = [];
@@ -67,13 +75,17 @@ const skipped: Skipped[] = [];
 const engines = testEngines();
 let dockerFleet: DockerFleet | undefined;
 let ctrFleet: CtrFleet | undefined;
+let criFleet: CriFleet | undefined;
 
 async function cleanup(): Promise<void> {
-  const [d, c] = await Promise.all([
+  const [d, c, k] = await Promise.all([
     dockerFleet?.removeAll().catch(() => 0) ?? 0,
     ctrFleet?.removeAll().catch(() => 0) ?? 0,
+    criFleet?.removeAll().catch(() => 0) ?? 0,
   ]);
-  if (d || c) say(`cleanup: removed ${d} Docker container(s) labelled ${BENCH_LABEL} and ${c} containerd container(s)`);
+  if (d || c || k) {
+    say(`cleanup: removed ${d} Docker container(s) labelled ${BENCH_LABEL}, ${c} containerd container(s) and ${k} CRI pod(s) in namespace ${BENCH_NAMESPACE}`);
+  }
 }
 
 let interrupted = false;
@@ -83,6 +95,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     interrupted = true;
     dockerFleet?.stop();
     ctrFleet?.stop();
+    criFleet?.stop();
     say(`${signal}: removing the benchmark's containers`);
     void cleanup().finally(() => process.exit(130));
   });
@@ -150,21 +163,51 @@ async function main(): Promise<number> {
     }
   }
 
-  if (want(5) && !interrupted) {
+  const containerdSections = [5, 8].filter(want);
+  if (containerdSections.length && !interrupted) {
     const socket = engines.containerd;
     if (!socket || !(await engineAnswers('containerd'))) {
-      skipped.push({ section: 5, what: 'containerd resync', why: 'no containerd answers: run npm run engines:up' });
+      for (const n of containerdSections) {
+        skipped.push({ section: n, what: n === 5 ? 'containerd resync' : 'containerd sync and latency', why: 'no containerd answers: run npm run engines:up' });
+      }
     } else {
       const fleet = (ctrFleet = new CtrFleet(socket));
       try {
         await fleet.removeAll();
         await fleet.prepare();
-        await fleet.start(config.resyncContainers);
-        await section(5, 'containerd resync', () =>
-          benchResyncContainerd(socket, config.resyncContainers, { resyncs: config.resyncs, interval: config.resyncInterval, idle: config.idleMs }),
-        );
+        if (want(5)) {
+          await fleet.ensure(config.resyncContainers);
+          await section(5, 'containerd resync', () =>
+            benchResyncContainerd(socket, config.resyncContainers, { resyncs: config.resyncs, interval: config.resyncInterval, idle: config.idleMs }),
+          );
+        }
+        if (want(8) && !interrupted) {
+          say(`containerd: ${config.syncContainers} tasks`);
+          await fleet.ensure(config.syncContainers);
+          await section(8, 'containerd sync', () => benchContainerdSync({ socket, repetitions: config.syncRepetitions }));
+          await section(8, 'containerd latency', () => benchContainerdLatency({ socket, fleet, samples: config.latencySamples }));
+        }
       } finally {
         await cleanup();
+      }
+    }
+  }
+
+  if (want(9) && !interrupted) {
+    const socket = engines.cri;
+    if (!socket || !(await engineAnswers('cri'))) {
+      skipped.push({ section: 9, what: 'CRI sync and latency', why: 'no CRI runtime answers: run npm run engines:up' });
+    } else {
+      const fleet = (criFleet = new CriFleet(socket));
+      try {
+        await fleet.removeAll();
+        say(`CRI: ${config.criPods} pods`);
+        await fleet.ensure(config.criPods);
+        await section(9, 'CRI sync', () => benchCriSync({ socket, fleet, repetitions: config.syncRepetitions }));
+        await section(9, 'CRI latency', () => benchCriLatency({ socket, fleet, samples: config.latencySamples, blocks: config.criLatencyBlocks }));
+      } finally {
+        await cleanup();
+        await fleet.close();
       }
     }
   }

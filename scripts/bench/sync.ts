@@ -75,12 +75,17 @@ async function watcher(endpoint: string): Promise<{ ms: number; n: number }> {
 }
 
 /**
- * One instrumented sync (not part of the medians): when, after the `ready()` call, the engine
- * identity was known, the event stream was live, the list was answered and the last inspection
- * came back. Same pipeline as `mobyWatcher` (which is `watch(createMobyAdapter(…))`).
+ * One instrumented sync (not part of the medians) of a watcher over `inner`: when, after the
+ * `ready()` call, the engine identity was known (`infoMs`), the event stream was live
+ * (`liveMs`), the list was answered (`listedMs`) and the last inspection came back
+ * (`lastInspectionMs`, with the count in `inspections`), and when `ready()` resolved
+ * (`readyMs`). Same pipeline as the engine's watcher function (`watch(createXAdapter(…))`).
+ *
+ * @example
+ * const marks = await syncPhases(createMobyAdapter(endpoint));
+ * console.log(marks['listedMs'], marks['readyMs']);
  */
-async function phases(endpoint: string): Promise<Record<string, number>> {
-  const inner = createMobyAdapter(endpoint);
+export async function syncPhases(inner: EngineAdapter): Promise<Record<string, number>> {
   const t = now();
   const marks: Record<string, number> = { inspections: 0 };
   const stamp = (name: string) => (marks[name] = now() - t);
@@ -144,7 +149,7 @@ export async function benchSync(o: SyncOptions): Promise<Row[]> {
   const c = median(runs.cli);
   const k = median(runs.concurrent);
   const n = median(counts.watcher);
-  const breakdown = await phases(o.endpoint);
+  const breakdown = await syncPhases(createMobyAdapter(o.endpoint));
   const detail = { runs, counts, containers: n, breakdown };
   return [
     {
