@@ -19,7 +19,6 @@
  *
  * @module
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { Duplex } from 'node:stream';
@@ -28,6 +27,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { AuthenticationType, AuthHandlerMiddleware, ClientChannel, ConnectConfig, NextAuthHandler } from 'ssh2';
 import { EngineUnreachableError, WrongEngineError } from '../../lib/errors.js';
+import { type KnownHostEntry, checkHostKey, fingerprint, hostKeyAlgorithms, keyTypeOf, knownHostName, parseKnownHosts } from './known-hosts.js';
 
 const { Client, utils } = ssh2;
 
@@ -130,124 +130,6 @@ function localUser(): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// known_hosts
-
-/**
- * One line of a known_hosts file: its host patterns (or one hashed name), key type and key
- * blob, and its marker (`@revoked`, `@cert-authority`) if any.
- *
- * @example
- * const entries: KnownHostEntry[] = parseKnownHosts(readFileSync(file, 'utf8'));
- */
-export interface KnownHostEntry {
-  readonly marker?: 'revoked' | 'cert-authority';
-  /** Comma-separated patterns (`host`, `[host]:port`, wildcards, `!negations`), or a hashed `|1|salt|hash` name. */
-  readonly hosts: string;
-  readonly keyType: string;
-  readonly key: Buffer;
-}
-
-/**
- * Parses the text of a known_hosts file (OpenSSH's format); comments, blank and unreadable
- * lines are skipped.
- *
- * @example
- * parseKnownHosts('[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza…');
- */
-export function parseKnownHosts(text: string): KnownHostEntry[] {
-  const out: KnownHostEntry[] = [];
-  for (const raw of text.split('\n')) {
-    const fields = raw.trim().split(/\s+/);
-    if (!fields[0] || fields[0].startsWith('#')) continue;
-    let marker: KnownHostEntry['marker'];
-    if (fields[0] === '@revoked' || fields[0] === '@cert-authority') {
-      marker = fields[0] === '@revoked' ? 'revoked' : 'cert-authority';
-      fields.shift();
-    }
-    const [hosts, keyType, b64] = fields;
-    if (!hosts || !keyType || !b64 || !/^[A-Za-z0-9+/]+=*$/.test(b64)) continue;
-    out.push({ ...(marker && { marker }), hosts, keyType, key: Buffer.from(b64, 'base64') });
-  }
-  return out;
-}
-
-/** A Buffer as the Uint8Array it is (the pinned @types/node's Buffer is no Uint8Array to TypeScript 5.9). */
-const u8 = (b: Buffer): Uint8Array => b as unknown as Uint8Array;
-
-/** The name a host has in known_hosts: `host` on port 22, else `[host]:port`. */
-function knownHostName(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`;
-}
-
-function globMatch(pattern: string, name: string): boolean {
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${re}$`, 'i').test(name);
-}
-
-/** Whether an entry's host field names `name` (hashed names, patterns and negations). */
-function hostMatches(hosts: string, name: string): boolean {
-  if (hosts.startsWith('|1|')) {
-    const [, , salt, hash] = hosts.split('|');
-    if (!salt || !hash) return false;
-    const mac = createHmac('sha1', u8(Buffer.from(salt, 'base64'))).update(name).digest();
-    const want = Buffer.from(hash, 'base64');
-    return want.length === mac.length && timingSafeEqual(u8(mac), u8(want));
-  }
-  let matched = false;
-  for (const pattern of hosts.split(',')) {
-    if (pattern.startsWith('!')) {
-      if (globMatch(pattern.slice(1), name)) return false;
-    } else if (globMatch(pattern, name)) {
-      matched = true;
-    }
-  }
-  return matched;
-}
-
-/**
- * What known_hosts says of a host key: `trusted`, `revoked`, `changed` (the host is listed
- * with other keys only) or `unknown` (not listed). `@cert-authority` lines are not used.
- *
- * @example
- * checkHostKey(parseKnownHosts(text), '127.0.0.1', 2222, keyBlob); // 'trusted'
- */
-export function checkHostKey(
-  entries: readonly KnownHostEntry[],
-  host: string,
-  port: number,
-  key: Buffer,
-): 'trusted' | 'revoked' | 'changed' | 'unknown' {
-  const name = knownHostName(host, port);
-  const mine = entries.filter((e) => e.marker !== 'cert-authority' && hostMatches(e.hosts, name));
-  if (mine.some((e) => e.marker === 'revoked' && e.key.equals(u8(key)))) return 'revoked';
-  const listed = mine.filter((e) => !e.marker);
-  if (listed.some((e) => e.key.equals(u8(key)))) return 'trusted';
-  return listed.length ? 'changed' : 'unknown';
-}
-
-/** The host key algorithms to offer for the key types known_hosts lists for a host (OpenSSH does the same). */
-function hostKeyAlgorithms(entries: readonly KnownHostEntry[], host: string, port: number): string[] {
-  const name = knownHostName(host, port);
-  const algorithms = new Set<string>();
-  for (const e of entries) {
-    if (e.marker || !hostMatches(e.hosts, name)) continue;
-    if (e.keyType === 'ssh-rsa') ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'].forEach((a) => algorithms.add(a));
-    else algorithms.add(e.keyType);
-  }
-  return [...algorithms];
-}
-
-/** `SHA256:…` as OpenSSH prints a key's fingerprint. */
-function fingerprint(key: Buffer): string {
-  return `SHA256:${createHash('sha256').update(u8(key)).digest('base64').replace(/=+$/, '')}`;
-}
-
-function keyTypeOf(key: Buffer): string {
-  const len = key.length >= 4 ? key.readUInt32BE(0) : 0;
-  return len > 0 && len < 64 && key.length >= 4 + len ? key.subarray(4, 4 + len).toString('latin1') : 'unknown';
-}
-
-// ---------------------------------------------------------------------------------------------
 // the connection
 
 type Ssh2Client = InstanceType<typeof Client>;
@@ -331,12 +213,13 @@ export class SshDialer {
     this.#client = client;
     let refusal: Error | undefined;
     let entries: KnownHostEntry[] = [];
+    let unreadable = '';
     const knownHostsFile = options.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
     if (!options.hostVerifier) {
       try {
         entries = parseKnownHosts(readFileSync(knownHostsFile, 'utf8'));
-      } catch {
-        entries = [];
+      } catch (err) {
+        unreadable = ` (${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `unreadable: ${(err as Error).message}`})`;
       }
     }
     const name = knownHostName(host, port);
@@ -356,7 +239,7 @@ export class SshDialer {
       if (verdict === 'trusted') return true;
       const why =
         verdict === 'unknown'
-          ? `unknown: ${knownHostsFile} has no entry for ${name}`
+          ? `unknown: ${knownHostsFile}${unreadable} has no entry for ${name}`
           : verdict === 'changed'
             ? `changed: it is not the key ${knownHostsFile} lists for ${name} (REMOTE HOST IDENTIFICATION HAS CHANGED?)`
             : `revoked in ${knownHostsFile}`;
