@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { createHash, createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { discoverEngines, userDockerPlaces } from '../../cli/discover.js';
@@ -87,6 +88,30 @@ describe('moby: ssh:// hosts', () => {
     expect(() => parseSshHost('ssh://h/var/run/docker.sock')).to.throw(TypeError, /extra path/);
     expect(() => parseSshHost('ssh://u:pw@h')).to.throw(TypeError, /password/);
     expect(() => parseSshHost('ssh://h?x=1')).to.throw(TypeError, /query/);
+  });
+
+  it('a server that accepts the connection and never speaks SSH: an EngineUnreachableError after readyTimeout, retried', async () => {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((s) => sockets.add(s.on('error', () => undefined)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      const host = `ssh://me@127.0.0.1:${port}`;
+      const w = mobyWatcher(host, { ssh: { readyTimeout: 300, knownHosts: '/nonexistent', agent: false }, backoff: { initialDelay: 50, maxRetries: 1 } });
+      const states: WatcherState[] = [];
+      w.state$.subscribe((s) => states.push(s));
+      const error = await w.ready().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).to.be.instanceOf(EngineUnreachableError);
+      expect((error as Error).message).to.include(host).and.match(/timed out in the SSH handshake/);
+      expect(states.map((s) => s.state)).to.include('reconnecting');
+      await w.close();
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   describe('known_hosts', () => {
