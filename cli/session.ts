@@ -56,7 +56,7 @@ export function watcherFor(spec: EngineSpec, options: SessionOptions): Watcher {
   };
   switch (spec.kind) {
     case 'docker':
-      return mobyWatcher(spec.endpoint, common);
+      return mobyWatcher(spec.endpoint, spec.tls === undefined ? common : { ...common, tls: spec.tls });
     case 'containerd':
       return containerdWatcher(spec.endpoint, common);
     case 'cri':

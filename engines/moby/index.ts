@@ -12,6 +12,7 @@ export {
   type MobyAdapterOptions,
 } from './adapter.js';
 export { DEFAULT_DOCKER_HOST, type MobyTlsOptions } from './host.js';
+export type { MobySshOptions } from './ssh.js';
 
 /**
  * Options of {@link mobyWatcher}: the common watch options plus the Docker client's TLS and

@@ -318,10 +318,10 @@ describe('moby adapter: unreachable and wrong engines', () => {
   });
 
   it('an unusable host → error on subscribe, not on creation', async () => {
-    const a = createMobyAdapter('ssh://me@somewhere');
-    expect(a.api).to.equal('ssh://me@somewhere');
+    const a = createMobyAdapter('ftp://me@somewhere');
+    expect(a.api).to.equal('ftp://me@somewhere');
     const err = await firstValueFrom(a.list()).catch((e: unknown) => e);
-    expect(err).to.be.instanceOf(TypeError);
+    expect(err).to.be.instanceOf(WrongEngineError).and.have.property('endpoint', 'ftp://me@somewhere');
     await a.close();
   });
 });

@@ -240,7 +240,9 @@ describe('moby transport over TLS', () => {
       await a.close();
     }
     const strict = createMobyAdapter(`tcp://127.0.0.1:${port}`, { tls: true });
-    expect(await firstValueFrom(strict.info()).catch((e: unknown) => e)).to.be.instanceOf(Error).and.have.property('code', 'DEPTH_ZERO_SELF_SIGNED_CERT');
+    expect(await firstValueFrom(strict.info()).catch((e: unknown) => e))
+      .to.be.instanceOf(WrongEngineError)
+      .and.have.nested.property('cause.code', 'DEPTH_ZERO_SELF_SIGNED_CERT');
     await strict.close();
   });
 });
