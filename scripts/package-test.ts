@@ -13,9 +13,10 @@
  *    require() and import hand out the very same objects (no dual-package hazard), with an error
  *    from a watcher made through require() being an instance of the imported classes.
  * 4. The `whalewatcher` command runs (`--version`).
- * 5. Types: spec/package/consumer/consumer.ts type-checks (strict, skipLibCheck off) as
- *    consumer.cts and consumer.mts under `"module": "node16"` (from the require and the import
- *    declarations respectively) and as consumer.ts under `"moduleResolution": "bundler"`.
+ * 5. Types: spec/package/consumer/consumer.ts type-checks (strict) as consumer.cts and
+ *    consumer.mts under `"module": "node16"` (from the require and the import declarations
+ *    respectively, both checked themselves: skipLibCheck off) and as consumer.ts under
+ *    `"moduleResolution": "bundler"` (skipLibCheck on: the same declarations, 15 s less).
  * 6. `attw` (@arethetypeswrong/cli, strict profile) and `publint --strict` on the tarball report
  *    no problem.
  *
@@ -73,10 +74,14 @@ function check(ok: boolean, what: string): void {
   }
 }
 
-/** Runs one step, printing its duration; a non-zero exit code is a failure. */
-async function step(what: string, cmd: string, args: readonly string[], cwd: string, pipe = false): Promise<string> {
+/**
+ * Runs one step, printing its duration; a non-zero exit code is a failure. `pipe` captures its
+ * stdout (returned); `showOnFailure` prints what it captured when it fails.
+ */
+async function step(what: string, cmd: string, args: readonly string[], cwd: string, pipe = false, showOnFailure = false): Promise<string> {
   const t0 = Date.now();
   const { code, stdout } = await run(cmd, args, { cwd, pipe, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
+  if (code !== 0 && showOnFailure) console.log(stdout);
   say(`${what}: ${code === 0 ? 'ok' : `FAILED (exit code ${code})`} in ${since(t0)}`);
   check(code === 0, `${what} (exit code ${code})`);
   return stdout;
@@ -151,35 +156,39 @@ async function main(): Promise<number> {
     for (const f of ['check.cjs', 'check.mjs', 'tsconfig.node16.json', 'tsconfig.bundler.json']) copyFileSync(path.join(FIXTURES, f), path.join(scratch, f));
     for (const f of ['consumer.cts', 'consumer.mts', 'consumer.ts']) copyFileSync(path.join(FIXTURES, 'consumer.ts'), path.join(scratch, f));
 
-    // 3. require() and import, on every tested Node.
-    await runtime(process.execPath, `Node ${process.version}`, scratch);
-    if (!argv.includes('--this-node-only')) {
-      for (const entry of NODE_VERSIONS) {
-        let node: string;
-        try {
-          node = await installNode(entry, say);
-        } catch (e) {
-          check(false, `Node v${entry.version}: cannot install: ${e instanceof Error ? e.message : String(e)}`);
-          continue;
-        }
-        await runtime(node, `Node v${entry.version}`, scratch);
-      }
-    }
-
-    // 4. The command.
-    const version = await step('the whalewatcher command', path.join(scratch, 'node_modules', '.bin', 'whalewatcher'), ['--version'], scratch, true);
-    check(version.includes((JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version), `whalewatcher --version printed ${version.trim()}`);
-
-    // 5. Types, as CommonJS and as ES module (node16), and for bundlers (both at once).
-    await Promise.all([
-      types('tsconfig.node16.json', scratch, ['dist/cjs/index.d.ts', 'dist/index.d.ts', 'dist/cjs/lib/testing/index.d.ts', 'dist/lib/testing/index.d.ts'], []),
-      types('tsconfig.bundler.json', scratch, ['dist/index.d.ts', 'dist/engines/cri/index.d.ts'], ['dist/cjs/index.d.ts']),
-    ]);
-
-    // 6. The linters of packages.
+    // Three lanes at once (two cores; the node16 type-check alone takes about 20 s):
+    // 3. require() and import, on every tested Node, then 4. the command;
+    // 5. the types, as CommonJS and as ES module (node16), and for bundlers;
+    // 6. the linters of packages (their output printed when they fail).
     const bin = (name: string) => path.join(ROOT, 'node_modules', '.bin', name);
-    await step('attw (strict profile)', bin('attw'), [tarball, '--profile', 'strict', '--no-definitely-typed', '--format', 'table', '--no-color'], ROOT);
-    await step('publint --strict', bin('publint'), ['run', tarball, '--strict'], ROOT);
+    await Promise.all([
+      (async () => {
+        await runtime(process.execPath, `Node ${process.version}`, scratch);
+        if (!argv.includes('--this-node-only')) {
+          for (const entry of NODE_VERSIONS) {
+            let node: string;
+            try {
+              node = await installNode(entry, say);
+            } catch (e) {
+              check(false, `Node v${entry.version}: cannot install: ${e instanceof Error ? e.message : String(e)}`);
+              continue;
+            }
+            await runtime(node, `Node v${entry.version}`, scratch);
+          }
+        }
+        const version = await step('the whalewatcher command', path.join(scratch, 'node_modules', '.bin', 'whalewatcher'), ['--version'], scratch, true);
+        const expected = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+        check(version.trim().includes(expected), `whalewatcher --version printed ${version.trim()}, not ${expected}`);
+      })(),
+      (async () => {
+        await types('tsconfig.node16.json', scratch, ['dist/cjs/index.d.ts', 'dist/index.d.ts', 'dist/cjs/lib/testing/index.d.ts', 'dist/lib/testing/index.d.ts'], []);
+        await types('tsconfig.bundler.json', scratch, ['dist/index.d.ts', 'dist/engines/cri/index.d.ts'], ['dist/cjs/index.d.ts']);
+      })(),
+      (async () => {
+        await step('attw (strict profile)', bin('attw'), [tarball, '--profile', 'strict', '--no-definitely-typed', '--format', 'table', '--no-color'], ROOT, true, true);
+        await step('publint --strict', bin('publint'), ['run', tarball, '--strict'], ROOT, true, true);
+      })(),
+    ]);
   } finally {
     if (argv.includes('--keep')) say(`left ${work}`);
     else rmSync(work, { recursive: true, force: true });

@@ -6,8 +6,14 @@
  *    Engines that already answer are reused and left running afterwards.
  * 2. Run mocha over `spec/**\/*.spec.ts`, with the extra command-line arguments appended (an
  *    argument that ends in `.ts` or holds a `*` replaces the default spec glob).
- * 3. Stop the engines that THIS run started (`scripts/engines/down.sh`), none other.
- * 4. Exit with mocha's exit code.
+ * 3. Only when no argument was given (the whole `npm test`), while the engines are still up:
+ *    the package test (scripts/package-test.ts: the packed tarball installed in a scratch
+ *    project, loaded with require() and import, type-checked, attw and publint) and the Node.js
+ *    matrix (scripts/node-matrix.ts: unit and adapter suites on Node 22, 24 and 26). Either
+ *    failing fails the run. `WHALEWATCHER_TEST_EXTRAS=0` leaves both out, `=1` runs them even
+ *    with arguments.
+ * 4. Stop the engines that THIS run started (`scripts/engines/down.sh`), none other.
+ * 5. Print each part's duration; exit with mocha's exit code, else 1 if an extra failed.
  *
  * Under `CI=true` a failed engines:up fails the run at once; elsewhere the engine suites skip.
  *
@@ -40,6 +46,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 function say(line: string): void {
   console.log(`[test] ${line}`);
+}
+
+/** How long each part of the run took, printed at the end. */
+const durations: string[] = [];
+
+/** Runs `part`, recording its duration and outcome. */
+async function timed(what: string, part: () => Promise<number>): Promise<number> {
+  const t0 = Date.now();
+  const code = await part();
+  durations.push(`${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s${code === 0 ? '' : ` (exit code ${code})`}`);
+  return code;
 }
 
 /** Runs a command with inherited stdio; resolves with its exit code (128+n for a signal). */
@@ -87,9 +104,11 @@ async function engineSetup(): Promise<{ started: string[]; ok: boolean }> {
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
   if (up.code !== 0) {
     say(`engines:up FAILED after ${seconds} s (exit code ${up.code})`);
+    durations.push(`engines:up: ${seconds} s (exit code ${up.code})`);
     return { started: missing, ok: false };
   }
   say(`engines:up took ${seconds} s`);
+  durations.push(`engines:up: ${seconds} s`);
   return { started: missing, ok: true };
 }
 
@@ -113,13 +132,29 @@ async function main(): Promise<number> {
     say('continuing: the engine suites will skip what is missing');
   }
   let code = 130;
+  let extrasFailed = false;
   if (!interrupted) {
     const specsGiven = extra.some((a) => !a.startsWith('-') && (a.endsWith('.ts') || a.includes('*')));
     const mocha = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
     const args = [mocha, ...(specsGiven ? [] : ['spec/**/*.spec.ts']), ...extra];
-    code = (await run(process.execPath, args)).code;
+    code = await timed('mocha', async () => (await run(process.execPath, args)).code);
+    const extrasWanted = process.env['WHALEWATCHER_TEST_EXTRAS'];
+    if (extrasWanted === '1' || (extrasWanted !== '0' && extra.length === 0)) {
+      const tsx = ['--import', 'tsx'];
+      for (const [what, file] of [
+        ['package test', 'package-test.ts'],
+        ['Node.js matrix', 'node-matrix.ts'],
+      ] as const) {
+        if (interrupted) break;
+        say(`${what} (scripts/${file})`);
+        const partCode = await timed(what, async () => (await run(process.execPath, [...tsx, path.join(ROOT, 'scripts', file)])).code);
+        if (partCode !== 0) extrasFailed = true;
+      }
+    }
   }
-  await engineTeardown(started);
+  if (started.length > 0) await timed('engines:down', async () => (await engineTeardown(started), 0));
+  for (const line of durations) say(line);
+  if (code === 0 && (extrasFailed || interrupted)) code = interrupted ? 130 : 1;
   return code;
 }
 
