@@ -50,16 +50,19 @@ export class DockerFleet {
     this.stopped = true;
   }
 
-  /** Starts one container (`sleep 3600`, no network) in compose-like project `project`. */
-  start(project: string, extraLabels: Record<string, string> = {}): Promise<string> {
+  /**
+   * Starts one container (`sleep 3600`, no network) in compose-like project `project`;
+   * `created(id)` is called between its creation and its start.
+   */
+  start(project: string, extraLabels: Record<string, string> = {}, created: (id: string) => void = () => undefined): Promise<string> {
     if (this.stopped) return Promise.reject(new Error('the benchmark was interrupted'));
-    const p = this.create(project, extraLabels);
+    const p = this.create(project, extraLabels, created);
     this.creating.add(p);
     void p.finally(() => this.creating.delete(p)).catch(() => undefined);
     return p;
   }
 
-  private async create(project: string, extraLabels: Record<string, string>): Promise<string> {
+  private async create(project: string, extraLabels: Record<string, string>, created: (id: string) => void): Promise<string> {
     const n = ++this.serial;
     const name = `ww-bench-${process.pid}-${n}`;
     const c = await this.client.createContainer({
@@ -75,6 +78,7 @@ export class DockerFleet {
       },
       HostConfig: { NetworkMode: 'none' },
     });
+    created(c.id);
     try {
       await c.start();
     } catch (err) {

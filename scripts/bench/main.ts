@@ -7,12 +7,13 @@
  *
  * Sections: 1 initial sync and 2 event latency (Docker), 3 core scaling, 4 memory, 5 resync
  * (Docker, containerd), 6 read burst, 7 after a burst (fake engines), 8 containerd (initial sync,
- * event latency), 9 CRI (initial sync, event latency).
+ * event latency), 9 CRI (initial sync, event latency), 10 Podman (initial sync, event latency:
+ * figures only).
  *
  * Section 7 runs against fake engines of its own. Needs the private engines for sections 1, 2, 5,
- * 6, 8 and 9 (`npm run engines:up`); without them
+ * 6, 8, 9 and 10 (`npm run engines:up`); without them
  * those sections are reported as SKIPPED. Every container the benchmark creates carries the
- * label `whalewatcher.bench` (Docker) or lives in the `ww-bench` namespace (containerd; CRI pods:
+ * label `whalewatcher.bench` (Docker, Podman) or lives in the `ww-bench` namespace (containerd; CRI pods:
  * the Kubernetes namespace `ww-bench`) and is removed at the end, also on Ctrl-C.
  *
  * Options: `--quick`; `--containers M` (initial sync size; default 200, quick 50);
@@ -34,7 +35,7 @@ import { benchMemory } from './memory.js';
 import { benchRead } from './read.js';
 import { type Row, type Skipped, now, say, table } from './report.js';
 import { benchResyncContainerd, benchResyncDocker } from './resync.js';
-import { benchSync } from './sync.js';
+import { benchSync, benchSyncPodman } from './sync.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -74,17 +75,19 @@ const rows: Row[] = [];
 const skipped: Skipped[] = [];
 const engines = testEngines();
 let dockerFleet: DockerFleet | undefined;
+let podmanFleet: DockerFleet | undefined;
 let ctrFleet: CtrFleet | undefined;
 let criFleet: CriFleet | undefined;
 
 async function cleanup(): Promise<void> {
-  const [d, c, k] = await Promise.all([
+  const [d, p, c, k] = await Promise.all([
     dockerFleet?.removeAll().catch(() => 0) ?? 0,
+    podmanFleet?.removeAll().catch(() => 0) ?? 0,
     ctrFleet?.removeAll().catch(() => 0) ?? 0,
     criFleet?.removeAll().catch(() => 0) ?? 0,
   ]);
-  if (d || c || k) {
-    say(`cleanup: removed ${d} Docker container(s) labelled ${BENCH_LABEL}, ${c} containerd container(s) and ${k} CRI pod(s) in namespace ${BENCH_NAMESPACE}`);
+  if (d || p || c || k) {
+    say(`cleanup: removed ${d} Docker and ${p} Podman container(s) labelled ${BENCH_LABEL}, ${c} containerd container(s) and ${k} CRI pod(s) in namespace ${BENCH_NAMESPACE}`);
   }
 }
 
@@ -94,6 +97,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (interrupted) process.exit(130);
     interrupted = true;
     dockerFleet?.stop();
+    podmanFleet?.stop();
     ctrFleet?.stop();
     criFleet?.stop();
     say(`${signal}: removing the benchmark's containers`);
@@ -115,10 +119,10 @@ async function section(n: number, what: string, fn: () => Promise<Row[]> | Row[]
   say(`section ${n} (${what}) took ${((now() - t) / 1000).toFixed(1)} s`);
 }
 
-async function dockerVersion(fleet: DockerFleet): Promise<string | undefined> {
+async function dockerVersion(fleet: DockerFleet, name = 'Docker Engine'): Promise<string | undefined> {
   try {
     const v = await fleet.client.version();
-    return `Docker Engine ${v.Version}`;
+    return `${name} ${v.Version}`;
   } catch {
     return undefined;
   }
@@ -160,6 +164,26 @@ async function main(): Promise<number> {
       await section(6, 'read burst', () => benchRead({ endpoint, lists: config.readLists, reads: config.reads, repetitions: config.readRepetitions }));
     } finally {
       await cleanup();
+    }
+  }
+
+  if (want(10) && !interrupted) {
+    const endpoint = engines.podman;
+    if (!endpoint || !(await engineAnswers('podman'))) {
+      skipped.push({ section: 10, what: 'Podman sync and latency', why: 'no Podman answers: run npm run engines:up' });
+    } else {
+      const fleet = (podmanFleet = new DockerFleet(endpoint, engines.images.podman));
+      engineVersions['podman'] = await dockerVersion(fleet, 'Podman');
+      try {
+        await fleet.removeAll();
+        say(`Podman: starting ${config.syncContainers} containers`);
+        await fleet.ensure(config.syncContainers);
+        const podman = { cli: engines.podmanCli, args: engines.podmanArgs, env: engines.podmanEnv };
+        await section(10, 'Podman sync', () => benchSyncPodman({ endpoint, containers: config.syncContainers, repetitions: config.syncRepetitions, podman }));
+        await section(10, 'Podman latency', () => benchLatency({ endpoint, fleet, samples: config.latencySamples, engine: 'Podman' }));
+      } finally {
+        await cleanup();
+      }
     }
   }
 
@@ -246,7 +270,7 @@ async function main(): Promise<number> {
 
   const m = result.machine;
   console.log(`whalewatcher bench (${config.mode}), ${result.date}, ${m.cpu} × ${m.cpus}, ${m.memoryGB} GB, ${m.os}, Node ${m.node}` +
-    `${engineVersions['docker'] ? `, ${engineVersions['docker']}` : ''}; load average ${load.start[0]!.toFixed(1)} → ${(load.end?.[0] ?? NaN).toFixed(1)}`);
+    `${Object.values(engineVersions).filter(Boolean).map((v) => `, ${v}`).join('')}; load average ${load.start[0]!.toFixed(1)} → ${(load.end?.[0] ?? NaN).toFixed(1)}`);
   console.log(table(rows, skipped));
   const missed = rows.filter((r) => r.target && !r.target.met);
   console.log(missed.length ? `MISSED: ${missed.map((r) => r.figure).join('; ')}` : 'all targets met');

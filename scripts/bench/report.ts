@@ -8,7 +8,7 @@
 export interface Row {
   /** Stable key, e.g. `sync.vsSequential`. */
   readonly key: string;
-  /** Section number (1…6: issue 8; 7: after a burst, issue 13; 8: containerd, 9: CRI — issue "Performance"). */
+  /** Section number (1…6: issue 8; 7: after a burst, issue 13; 8: containerd, 9: CRI, 10: Podman — issue "Performance"). */
   readonly section: number;
   /** What is measured, as printed. */
   readonly figure: string;

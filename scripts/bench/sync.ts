@@ -2,7 +2,8 @@
  * Section 1: the initial sync of a Docker engine with M alive containers, from the `ready()`
  * call to its resolution, next to `docker inspect $(docker ps -q)` and to a plain sequential
  * dockerode list-then-inspect-each loop (the way the Go module syncs); for reference, the same
- * loop with 4 inspections in flight, and a breakdown of one instrumented watcher sync.
+ * loop with 4 inspections in flight, and a breakdown of one instrumented watcher sync. The same
+ * for Podman's Docker-compatible endpoint (section 10, figures only), with `podman` as the CLI.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import { Observable } from 'rxjs';
 import { createMobyAdapter, mobyWatcher } from '../../engines/moby/index.js';
 import type { EngineAdapter } from '../../lib/adapter.js';
 import { watch } from '../../lib/watch.js';
-import { dockerWith } from '../../spec/support/engines.js';
+import { dockerWith, exec } from '../../spec/support/engines.js';
 import { dockerClient } from './engines.js';
 import { type Row, atMost, median, now, say } from './report.js';
 
@@ -123,27 +124,38 @@ export async function syncPhases(inner: EngineAdapter): Promise<Record<string, n
   }
 }
 
-export async function benchSync(o: SyncOptions): Promise<Row[]> {
-  say(`sync: ${o.containers} alive containers, ${o.repetitions} repetitions of CLI, sequential loop, concurrent loop, watcher`);
-  const runs = { cli: [] as number[], sequential: [] as number[], concurrent: [] as number[], watcher: [] as number[] };
-  const counts = { cli: [] as number[], sequential: [] as number[], concurrent: [] as number[], watcher: [] as number[] };
-  const contenders = [
-    ['cli', cli],
-    ['sequential', sequential],
-    ['concurrent', concurrent],
-    ['watcher', watcher],
-  ] as const;
+type Contender = (endpoint: string) => Promise<{ ms: number; n: number }>;
+
+/** Runs of each contender: one untimed round, then `repetitions` rounds in rotating order. */
+async function measure<K extends string>(endpoint: string, repetitions: number, contenders: readonly (readonly [K, Contender])[]) {
+  const runs = {} as Record<K, number[]>;
+  const counts = {} as Record<K, number[]>;
+  for (const [name] of contenders) {
+    runs[name] = [];
+    counts[name] = [];
+  }
   // One untimed round warms the engine's caches and our code paths.
-  for (const [, fn] of contenders) await fn(o.endpoint);
-  for (let r = 0; r < o.repetitions; r++) {
+  for (const [, fn] of contenders) await fn(endpoint);
+  for (let r = 0; r < repetitions; r++) {
     // Rotate the order, so that no contender always runs first or last.
     for (let i = 0; i < contenders.length; i++) {
       const [name, fn] = contenders[(i + r) % contenders.length]!;
-      const { ms, n } = await fn(o.endpoint);
+      const { ms, n } = await fn(endpoint);
       runs[name].push(ms);
       counts[name].push(n);
     }
   }
+  return { runs, counts };
+}
+
+export async function benchSync(o: SyncOptions): Promise<Row[]> {
+  say(`sync: ${o.containers} alive containers, ${o.repetitions} repetitions of CLI, sequential loop, concurrent loop, watcher`);
+  const { runs, counts } = await measure(o.endpoint, o.repetitions, [
+    ['cli', cli],
+    ['sequential', sequential],
+    ['concurrent', concurrent],
+    ['watcher', watcher],
+  ] as const);
   const w = median(runs.watcher);
   const s = median(runs.sequential);
   const c = median(runs.cli);
@@ -188,6 +200,91 @@ export async function benchSync(o: SyncOptions): Promise<Row[]> {
       key: 'sync.concurrentLoop',
       section: 1,
       figure: `(reference) dockerode loop, 4 inspections in flight`,
+      value: k,
+      unit: 'ms',
+      baseline: { label: 'sequential dockerode', value: s, unit: 'ms' },
+      ratio: k / s,
+    },
+  ];
+}
+
+/**
+ * Options of {@link benchSyncPodman}: Podman's Docker-compatible endpoint and its own command
+ * line (binary, private flags and environment, as `npm run engines:up` wrote them to RUN/env).
+ *
+ * @example
+ * const e = testEngines();
+ * const o: PodmanSyncOptions = { endpoint: e.podman!, containers: 50, repetitions: 3, podman: { cli: e.podmanCli, args: e.podmanArgs, env: e.podmanEnv } };
+ */
+export interface PodmanSyncOptions extends SyncOptions {
+  readonly podman: { readonly cli: string; readonly args: readonly string[]; readonly env: Readonly<Record<string, string>> };
+}
+
+/**
+ * Section 10, Podman's initial sync: the same contenders as section 1 on Podman's
+ * Docker-compatible endpoint (the watcher, sequential and 4-in-flight dockerode loops), with
+ * `podman inspect $(podman ps -q)` as the CLI; figures only, no target (Podman's own `/info`
+ * and lookups are slow).
+ *
+ * @example
+ * rows.push(...(await benchSyncPodman({ endpoint, containers: 50, repetitions: 3, podman })));
+ */
+export async function benchSyncPodman(o: PodmanSyncOptions): Promise<Row[]> {
+  say(`Podman sync: ${o.containers} alive containers, ${o.repetitions} repetitions of podman CLI, sequential loop, concurrent loop, watcher`);
+  const podmanCli: Contender = async () => {
+    const run = (args: string[]) => exec(o.podman.cli, [...o.podman.args, ...args], { env: { ...o.podman.env }, timeoutMs: 120_000 });
+    const t = now();
+    const ids = (await run(['ps', '-q'])).stdout.split('\n').filter(Boolean);
+    await run(['inspect', ...ids]);
+    return { ms: now() - t, n: ids.length };
+  };
+  const { runs, counts } = await measure(o.endpoint, o.repetitions, [
+    ['cli', podmanCli],
+    ['sequential', sequential],
+    ['concurrent', concurrent],
+    ['watcher', watcher],
+  ] as const);
+  const w = median(runs.watcher);
+  const s = median(runs.sequential);
+  const c = median(runs.cli);
+  const k = median(runs.concurrent);
+  const n = median(counts.watcher);
+  const breakdown = await syncPhases(createMobyAdapter(o.endpoint));
+  return [
+    {
+      key: 'podman.sync.vsSequential',
+      section: 10,
+      figure: `Podman initial sync, ${n} containers: ready()`,
+      value: w,
+      unit: 'ms',
+      baseline: { label: 'sequential dockerode', value: s, unit: 'ms' },
+      ratio: w / s,
+      detail: { runs, counts, containers: n, breakdown },
+    },
+    {
+      key: 'podman.sync.vsCli',
+      section: 10,
+      figure: `Podman initial sync, ${n} containers: ready()`,
+      value: w,
+      unit: 'ms',
+      baseline: { label: 'podman inspect $(podman ps -q)', value: c, unit: 'ms' },
+      ratio: w / c,
+      detail: { perContainerMs: { watcher: w / n, sequential: s / n, concurrent: k / n, cli: c / n } },
+    },
+    {
+      key: 'podman.sync.setup',
+      section: 10,
+      figure: `(reference) Podman watcher: until the list is answered (info, events live, list)`,
+      value: breakdown['listedMs'] ?? NaN,
+      unit: 'ms',
+      baseline: { label: 'its whole sync, 1 instrumented run', value: breakdown['readyMs'] ?? NaN, unit: 'ms' },
+      ratio: (breakdown['listedMs'] ?? NaN) / (breakdown['readyMs'] ?? NaN),
+      detail: { breakdown },
+    },
+    {
+      key: 'podman.sync.concurrentLoop',
+      section: 10,
+      figure: `(reference) Podman: dockerode loop, 4 inspections in flight`,
       value: k,
       unit: 'ms',
       baseline: { label: 'sequential dockerode', value: s, unit: 'ms' },
