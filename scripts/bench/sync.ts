@@ -148,6 +148,20 @@ async function measure<K extends string>(endpoint: string, repetitions: number, 
   return { runs, counts };
 }
 
+/**
+ * {@link syncPhases} of `runs` fresh adapters, one after the other: the median of each mark, and
+ * every run's marks (one run can mislead: a step that usually waits may not wait this time).
+ *
+ * @example
+ * const { median: marks } = await syncPhasesMedian(() => createContainerdAdapter(socket), 5);
+ */
+export async function syncPhasesMedian(make: () => EngineAdapter, runs: number): Promise<{ median: Record<string, number>; runs: Record<string, number>[] }> {
+  const all: Record<string, number>[] = [];
+  for (let i = 0; i < runs; i++) all.push(await syncPhases(make()));
+  const keys = [...new Set(all.flatMap((m) => Object.keys(m)))];
+  return { median: Object.fromEntries(keys.map((k) => [k, median(all.map((m) => m[k]).filter((v): v is number => v !== undefined))])), runs: all };
+}
+
 export async function benchSync(o: SyncOptions): Promise<Row[]> {
   say(`sync: ${o.containers} alive containers, ${o.repetitions} repetitions of CLI, sequential loop, concurrent loop, watcher`);
   const { runs, counts } = await measure(o.endpoint, o.repetitions, [
