@@ -138,7 +138,13 @@ export async function installNode(entry: NodeVersion, log: (line: string) => voi
     const have = (await run(path.join(unpacked, 'bin', 'node'), ['--version'], { pipe: true })).stdout.trim();
     if (have !== `v${entry.version}`) throw new Error(`${pkg} runs as ${have || 'nothing'}`);
     rmSync(dir, { recursive: true, force: true });
-    renameSync(unpacked, dir);
+    try {
+      renameSync(unpacked, dir);
+    } catch (e) {
+      // Another run installed it meanwhile: fine if it holds the same version.
+      const theirs = existsSync(node) ? (await run(node, ['--version'], { pipe: true })).stdout.trim() : '';
+      if (theirs !== `v${entry.version}`) throw e;
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
