@@ -20,7 +20,7 @@
  * 6. `attw` (@arethetypeswrong/cli, strict profile) and `publint --strict` on the tarball report
  *    no problem.
  *
- * Usage: `npm run test:package [-- --this-node-only] [-- --keep]` (`--keep` leaves the temporary
+ * Usage: `npm run test:package -- [--this-node-only] [--keep]` (`--keep` leaves the temporary
  * folder). Exit code 0 when everything held; each step's duration is printed.
  */
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
