@@ -25,13 +25,15 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const ENGINES = ['docker', 'podman', 'containerd', 'containerd16'] as const;
+const ENGINES = ['docker', 'podman', 'containerd', 'containerd16', 'remote'] as const;
 const ENDPOINT_VARIABLES = [
   'WHALEWATCHER_TEST_DOCKER',
   'WHALEWATCHER_TEST_PODMAN',
   'WHALEWATCHER_TEST_CONTAINERD',
   'WHALEWATCHER_TEST_CRI',
   'WHALEWATCHER_TEST_CRI_NOEVENTS',
+  'WHALEWATCHER_TEST_DOCKER_TLS',
+  'WHALEWATCHER_TEST_DOCKER_SSH',
 ];
 const CI = process.env['CI'] === 'true';
 
