@@ -322,10 +322,16 @@ export class CriFleet {
   /**
    * Lets every ended event subscription have its one event (containerd 1.7 serves a cancelled
    * `GetContainerEvents` call until its next event, which it takes from everybody): throwaway
-   * pods until a fresh subscriber gets an event. Returns the number of pods it took.
+   * pods until a fresh subscriber gets an event. Returns the number of pods it took. After
+   * {@link stop}, only with `force` (the cleanup's).
    */
-  flush(): Promise<number> {
-    return this.cri.flushStaleSubscriptions(BENCH_NAMESPACE);
+  flush(force = false): Promise<number> {
+    // Once stopped (Ctrl-C), only the cleanup flushes, after the benchmark's own calls ended.
+    if (this.stopped && !force) return Promise.resolve(0);
+    const p = this.cri.flushStaleSubscriptions(BENCH_NAMESPACE);
+    this.creating.add(p);
+    void p.finally(() => this.creating.delete(p)).catch(() => undefined);
+    return p;
   }
 
   /** Removes every pod of the benchmark's namespace (alive or not) with its containers; returns how many. */

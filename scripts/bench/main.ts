@@ -86,6 +86,12 @@ async function cleanup(): Promise<void> {
     ctrFleet?.removeAll().catch(() => 0) ?? 0,
     criFleet?.removeAll().catch(() => 0) ?? 0,
   ]);
+  // Interrupted, a CRI event subscription of ours may have ended unflushed: it would take the
+  // runtime's next event from everybody else (containerd 1.7). Throwaway pods give it its one.
+  if (interrupted && criFleet) {
+    await criFleet.flush(true).catch(() => 0);
+    await criFleet.removeAll().catch(() => 0);
+  }
   if (d || p || c || k) {
     say(`cleanup: removed ${d} Docker and ${p} Podman container(s) labelled ${BENCH_LABEL}, ${c} containerd container(s) and ${k} CRI pod(s) in namespace ${BENCH_NAMESPACE}`);
   }
