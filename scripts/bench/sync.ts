@@ -15,6 +15,12 @@ import { dockerWith, exec } from '../../spec/support/engines.js';
 import { dockerClient } from './engines.js';
 import { type Row, atMost, median, now, say } from './report.js';
 
+/**
+ * Options of {@link benchSync}: the endpoint, how many alive containers it holds, repetitions.
+ *
+ * @example
+ * const o: SyncOptions = { endpoint: 'unix:///var/run/docker.sock', containers: 200, repetitions: 7 };
+ */
 export interface SyncOptions {
   readonly endpoint: string;
   readonly containers: number;
@@ -162,6 +168,14 @@ export async function syncPhasesMedian(make: () => EngineAdapter, runs: number):
   return { median: Object.fromEntries(keys.map((k) => [k, median(all.map((m) => m[k]).filter((v): v is number => v !== undefined))])), runs: all };
 }
 
+/**
+ * Section 1, Docker's initial sync: the watcher against `docker inspect $(docker ps -q)` and the
+ * sequential dockerode loop (targets 1.0x and 0.8x), with the 4-in-flight loop and one
+ * instrumented sync for reference.
+ *
+ * @example
+ * rows.push(...(await benchSync({ endpoint, containers: 200, repetitions: 7 })));
+ */
 export async function benchSync(o: SyncOptions): Promise<Row[]> {
   say(`sync: ${o.containers} alive containers, ${o.repetitions} repetitions of CLI, sequential loop, concurrent loop, watcher`);
   const { runs, counts } = await measure(o.endpoint, o.repetitions, [
