@@ -1,6 +1,6 @@
 /**
- * `npm run bench` (`-- --quick` for the short run): every figure of issue 8 next to its
- * baseline, measured side by side in the same run, medians of several repetitions. Prints the
+ * `npm run bench` (`-- --quick` for the short run): every figure of issue 8 (and of the issue
+ * "Performance": containerd, CRI, Podman) next to its baseline, measured side by side in the same run, medians of several repetitions. Prints the
  * table (figure, value, baseline, ratio, target, MISSED marks) on stdout, progress on stderr,
  * and writes `bench/latest.json` plus, unless `--only` picks sections, `bench/<full|quick>.json`,
  * with date and machine.
@@ -13,10 +13,12 @@
  * Section 7 runs against fake engines of its own. Needs the private engines for sections 1, 2, 5,
  * 6, 8, 9 and 10 (`npm run engines:up`); without them
  * those sections are reported as SKIPPED. Every container the benchmark creates carries the
- * label `whalewatcher.bench` (Docker, Podman) or lives in the `ww-bench` namespace (containerd; CRI pods:
- * the Kubernetes namespace `ww-bench`) and is removed at the end, also on Ctrl-C.
+ * label `whalewatcher.bench` (Docker, Podman) or lives in the `ww-bench` namespace (containerd;
+ * CRI pods: the Kubernetes namespace `ww-bench`) and is removed at the end, also on Ctrl-C
+ * (CRI: then throwaway pods also take the event subscriptions the run left open).
  *
- * Options: `--quick`; `--containers M` (initial sync size; default 200, quick 50);
+ * Options: `--quick`; `--containers M` (initial sync size of Docker, containerd and Podman;
+ * default 200, quick 50);
  * `--only 1,3` (sections to run); `--pods P` (CRI initial sync size; default 50, quick 25).
  *
  * @module
