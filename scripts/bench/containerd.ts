@@ -199,6 +199,8 @@ interface Sample {
   raw?: number;
   watcher?: number;
   baseline?: number;
+  /** When the baseline's own stream delivered the TaskStart (streams differ by a few ms). */
+  event?: number;
 }
 
 /**
@@ -233,6 +235,7 @@ export async function benchContainerdLatency(o: ContainerdLatencyOptions): Promi
       if (e.id === undefined || e.id === e.containerId) known.delete(id);
       return;
     }
+    sample(id).event ??= now();
     containers.get({ id: e.containerId }, { headers: { [NS_HEADER]: BENCH_NAMESPACE } }).then(
       ({ container }) => {
         if (!container) return;
@@ -290,7 +293,11 @@ export async function benchContainerdLatency(o: ContainerdLatencyOptions): Promi
     'TaskStart→Containers/Get→Map',
     complete.map((s) => s.watcher! - s.raw!),
     complete.map((s) => s.baseline! - s.raw!),
-    { samples: measured.length, complete: complete.length },
+    {
+      samples: measured.length,
+      complete: complete.length,
+      baselineStreamAfterReferenceMedianMs: median(complete.filter((s) => s.event !== undefined).map((s) => s.event! - s.raw!)),
+    },
   );
 }
 
