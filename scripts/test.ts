@@ -20,21 +20,11 @@
  * Usage: `npm test`, `npm test -- --grep smoke`, `npm test -- spec/engines/smoke.spec.ts`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { provisionEngines, releaseEngines } from './engines/provision.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const ENGINES = ['docker', 'podman', 'containerd', 'containerd16', 'remote'] as const;
-const ENDPOINT_VARIABLES = [
-  'WHALEWATCHER_TEST_DOCKER',
-  'WHALEWATCHER_TEST_PODMAN',
-  'WHALEWATCHER_TEST_CONTAINERD',
-  'WHALEWATCHER_TEST_CRI',
-  'WHALEWATCHER_TEST_CRI_NOEVENTS',
-  'WHALEWATCHER_TEST_DOCKER_TLS',
-  'WHALEWATCHER_TEST_DOCKER_SSH',
-];
 const CI = process.env['CI'] === 'true';
 
 let current: ChildProcess | undefined;
@@ -82,45 +72,13 @@ function run(cmd: string, args: readonly string[], stdio: 'inherit' | 'pipe' = '
   });
 }
 
-const script = (name: string) => path.join(ROOT, 'scripts', 'engines', name);
-
 async function engineSetup(): Promise<{ started: string[]; ok: boolean }> {
-  if (ENDPOINT_VARIABLES.every((v) => process.env[v])) {
-    say('engines come from the WHALEWATCHER_TEST_* variables: not provisioning any');
-    return { started: [], ok: true };
-  }
-  if (process.getuid?.() !== 0 || !existsSync('/etc/debian_version')) {
-    say('not root on Debian: not provisioning engines (suites use RUN/env or the WHALEWATCHER_TEST_* variables)');
-    return { started: [], ok: true };
-  }
-  const check = await run('bash', [script('up.sh'), '--check'], 'pipe');
-  const answering = new Set(check.stdout.split('\n').filter(Boolean));
-  const missing = ENGINES.filter((e) => !answering.has(e));
-  if (missing.length === 0) {
-    say('engines are already up: reusing them (and leaving them up)');
-    return { started: [], ok: true };
-  }
-  say(`engines:up (not answering yet: ${missing.join(', ')})`);
-  const t0 = Date.now();
-  const up = await run('bash', [script('up.sh')]);
-  const seconds = ((Date.now() - t0) / 1000).toFixed(1);
-  if (up.code !== 0) {
-    say(`engines:up FAILED after ${seconds} s (exit code ${up.code})`);
-    durations.push(`engines:up: ${seconds} s (exit code ${up.code})`);
-    return { started: missing, ok: false };
-  }
-  say(`engines:up took ${seconds} s`);
-  durations.push(`engines:up: ${seconds} s`);
-  return { started: missing, ok: true };
+  const { started, ok, seconds } = await provisionEngines(run, say);
+  if (started.length) durations.push(`engines:up: ${seconds.toFixed(1)} s${ok ? '' : ' (failed)'}`);
+  return { started, ok };
 }
 
-async function engineTeardown(started: readonly string[]): Promise<void> {
-  if (started.length === 0) return;
-  const all = ENGINES.every((e) => started.includes(e));
-  say(`engines:down (${all ? 'all' : started.join(', ')}: started by this run)`);
-  const down = await run('bash', all ? [script('down.sh')] : [script('down.sh'), '--only', started.join(',')]);
-  if (down.code !== 0) say(`engines:down failed (exit code ${down.code})`);
-}
+const engineTeardown = (started: readonly string[]) => releaseEngines(started, run, say);
 
 async function main(): Promise<number> {
   const extra = process.argv.slice(2);

@@ -10,9 +10,10 @@
  * event latency), 9 CRI (initial sync, event latency), 10 Podman (initial sync, event latency:
  * figures only).
  *
- * Section 7 runs against fake engines of its own. Needs the private engines for sections 1, 2, 5,
- * 6, 8, 9 and 10 (`npm run engines:up`); without them
- * those sections are reported as SKIPPED. Every container the benchmark creates carries the
+ * Section 7 runs against fake engines of its own. Sections 1, 2, 5, 6, 8, 9 and 10 need the
+ * private engines: as root on Debian the benchmark brings up those that do not answer
+ * (scripts/engines/provision.ts, as `npm test` does) and stops what it started at the end;
+ * elsewhere, without engines, those sections are reported as SKIPPED. Every container the benchmark creates carries the
  * label `whalewatcher.bench` (Docker, Podman) or lives in the `ww-bench` namespace (containerd;
  * CRI pods: the Kubernetes namespace `ww-bench`) and is removed at the end, also on Ctrl-C
  * (CRI: then throwaway pods also take the event subscriptions the run left open).
@@ -26,7 +27,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { REPO_ROOT, engineAnswers, testEngines } from '../../spec/support/engines.js';
+import { type Runner, provisionEngines, releaseEngines } from '../engines/provision.js';
 import { benchBurst } from './burst.js';
 import { benchContainerdLatency, benchContainerdSync } from './containerd.js';
 import { benchCore } from './core.js';
@@ -75,7 +78,21 @@ const config = {
 
 const rows: Row[] = [];
 const skipped: Skipped[] = [];
-const engines = testEngines();
+let engines = testEngines();
+/** Engines this run started (scripts/engines/provision.ts), stopped again at its end. */
+let provisioned: string[] = [];
+
+/** Runs a command for the engine scripts, its output on stderr (stdout is the table's). */
+const runScript: Runner = (cmd, args, stdio = 'inherit') =>
+  new Promise((resolve) => {
+    const child = spawn(cmd, [...args], { stdio: ['ignore', stdio === 'pipe' ? 'pipe' : 2, 2] });
+    let stdout = '';
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.on('error', () => resolve({ code: 127, stdout }));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
+  });
+
+const releaseProvisioned = () => releaseEngines(provisioned.splice(0), runScript, say);
 let dockerFleet: DockerFleet | undefined;
 let podmanFleet: DockerFleet | undefined;
 let ctrFleet: CtrFleet | undefined;
@@ -109,7 +126,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     ctrFleet?.stop();
     criFleet?.stop();
     say(`${signal}: removing the benchmark's containers`);
-    void cleanup().finally(() => process.exit(130));
+    void cleanup()
+      .then(releaseProvisioned)
+      .finally(() => process.exit(130));
   });
 }
 
@@ -144,6 +163,13 @@ async function main(): Promise<number> {
   await section(3, 'core scaling', () => benchCore({ sizes: config.coreSizes, events: config.coreEvents, repetitions: config.coreRepetitions }));
   await section(4, 'memory', () => benchMemory(config.memoryContainers, config.churnEvents));
   await section(7, 'after a burst', () => benchBurst({ pairs: config.burstPairs, repetitions: config.burstRepetitions }));
+
+  // The engine sections bring the private engines up when none answer, as npm test does.
+  if ([1, 2, 5, 6, 8, 9, 10].some(want) && !interrupted) {
+    const { started } = await provisionEngines(runScript, say);
+    provisioned = started;
+    engines = testEngines();
+  }
 
   const dockerSections = [1, 2, 5, 6].filter(want);
   const dockerUp = dockerSections.length > 0 && engines.docker !== undefined && (await engineAnswers('docker'));
@@ -283,6 +309,7 @@ async function main(): Promise<number> {
   const missed = rows.filter((r) => r.target && !r.target.met);
   console.log(missed.length ? `MISSED: ${missed.map((r) => r.figure).join('; ')}` : 'all targets met');
   console.log(`took ${seconds.toFixed(1)} s; JSON in bench/latest.json${only ? '' : ` and bench/${config.mode}.json`}`);
+  await releaseProvisioned();
   return 0;
 }
 
@@ -291,6 +318,7 @@ main().then(
   async (err: unknown) => {
     console.error('[bench]', err);
     await cleanup();
+    await releaseProvisioned();
     process.exit(1);
   },
 );
