@@ -185,15 +185,9 @@ class MobyAdapter implements EngineAdapter {
   /** The event stream: `live` once the 200 headers are in, then each event; it has no timeout once open. */
   #daemonEvents(): Observable<EngineEvent> {
     return new Observable<EngineEvent>((subscriber) => {
-      let ac: AbortController;
-      let transports: Transports;
-      try {
-        transports = this.#usable();
-        ac = this.#track();
-      } catch (err) {
-        subscriber.error(err);
-        return;
-      }
+      const begun = this.#begin(subscriber);
+      if (!begun) return;
+      const { transports, ac } = begun;
       let done = false;
       const fail = (err: Error) => {
         if (done) return;
@@ -250,18 +244,22 @@ class MobyAdapter implements EngineAdapter {
     return this.#request(what, (t, signal) => t.requests.get(path, what, signal));
   }
 
+  /** The transports and a tracked abort controller for one call; `undefined` (the subscriber told why) when unusable or closed. */
+  #begin(subscriber: { error(err: unknown): void }): { transports: Transports; ac: AbortController } | undefined {
+    try {
+      return { transports: this.#usable(), ac: this.#track() };
+    } catch (err) {
+      subscriber.error(err);
+      return undefined;
+    }
+  }
+
   /** A short request with a timeout, aborted on unsubscribe and close(); errors mapped to the exported classes. */
   #request<T>(what: string, call: (transports: Transports, signal: AbortSignal) => Promise<T>): Observable<T> {
     return new Observable<T>((subscriber) => {
-      let ac: AbortController;
-      let transports: Transports;
-      try {
-        transports = this.#usable();
-        ac = this.#track();
-      } catch (err) {
-        subscriber.error(err);
-        return;
-      }
+      const begun = this.#begin(subscriber);
+      if (!begun) return;
+      const { transports, ac } = begun;
       const promise = call(transports, ac.signal);
       const timer = this.#timeout > 0 ? setTimeout(() => ac.abort(new TimeoutError()), this.#timeout) : undefined;
       promise.then(
