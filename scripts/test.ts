@@ -1,7 +1,7 @@
 /**
  * The runner behind `npm test` (after the type-check):
  *
- * 1. As root on Debian, unless all five `WHALEWATCHER_TEST_*` endpoints are given in the
+ * 1. As root on Debian, unless all `WHALEWATCHER_TEST_*` endpoints (provision.ts) are given in the
  *    environment: bring the private engines up (`scripts/engines/up.sh`, its duration printed).
  *    Engines that already answer are reused and left running afterwards.
  * 2. Run mocha over `spec/**\/*.spec.ts`, with the extra command-line arguments appended (an

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stops the project's private test engines (npm run engines:down).
 #
-#   scripts/engines/down.sh                  stop all five engines
+#   scripts/engines/down.sh                  stop all six engines
 #   scripts/engines/down.sh --only podman    just these (repeatable; also "a,b")
 #   scripts/engines/down.sh --purge          also delete the run folder (images, data roots)
 #
@@ -65,6 +65,7 @@ elif [ -f "$RUN/env" ]; then
   for e in "${SELECTED[@]}"; do
     case $e in
       docker) key='WHALEWATCHER_TEST_DOCKER=' ;;
+      docker26) key='WHALEWATCHER_TEST_DOCKER26=' ;;
       podman) key='WHALEWATCHER_TEST_PODMAN=' ;;
       containerd) key='WHALEWATCHER_TEST_\(CONTAINERD\|CRI\)=' ;;
       containerd16) key='WHALEWATCHER_TEST_CRI_NOEVENTS=' ;;

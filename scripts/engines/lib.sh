@@ -13,7 +13,7 @@ RUN=${RUN%/}
 case $RUN in /*) ;; *) RUN=$PWD/$RUN ;; esac # daemons start from /: the run folder must be absolute
 CACHE=${WHALEWATCHER_CACHE_DIR:-/var/cache/whalewatcher}
 CACHE=${CACHE%/}
-ALL_ENGINES=(docker podman containerd containerd16 remote)
+ALL_ENGINES=(docker podman containerd containerd16 remote docker26)
 
 # Debian's own binaries only: the daemons must not pick up other builds from /usr/local.
 SYS_PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -25,6 +25,8 @@ IMAGE_TAR=$RUN/images/busybox-local.tar
 IMAGE_DOCKER=busybox:local
 IMAGE_PODMAN=localhost/busybox:local
 IMAGE_CTR=docker.io/library/busybox:local
+# Docker Engine 26 (Debian 13's docker.io), unpacked into the cache; it runs bookworm's containerd 1.6 and runc.
+DOCKER26_DIR=$CACHE/docker26
 CTR_NAMESPACES=(default k8s.io ww-test)
 CTR16_NAMESPACES=(k8s.io)
 
@@ -55,15 +57,15 @@ tail_log() {
 check_run_dir() {
   case $RUN in /*) ;; *) die "WHALEWATCHER_RUN_DIR must be an absolute path (got '$RUN')" ;; esac
   case $RUN in /) die "WHALEWATCHER_RUN_DIR must not be /" ;; esac
-  # The longest socket below RUN is dockerd's containerd ttrpc socket (RUN + 45 characters);
-  # unix socket paths must stay under 108 bytes, and we keep a margin.
-  if [ $((${#RUN} + 45)) -ge 100 ]; then
-    die "run folder '$RUN' is too long for unix socket paths (keep it under 55 characters)"
+  # The longest socket below RUN is docker26's managed containerd ttrpc socket (RUN + 47
+  # characters); unix socket paths must stay under 108 bytes, and we keep a margin.
+  if [ $((${#RUN} + 47)) -ge 100 ]; then
+    die "run folder '$RUN' is too long for unix socket paths (keep it under 53 characters)"
   fi
 }
 
 engine_valid() {
-  case $1 in docker | podman | containerd | containerd16 | remote) return 0 ;; *) return 1 ;; esac
+  case $1 in docker | podman | containerd | containerd16 | remote | docker26) return 0 ;; *) return 1 ;; esac
 }
 
 # Appends the engines of a comma-separated LIST to the array SELECTED, or dies naming a wrong one.
@@ -81,13 +83,13 @@ engine_dir() { echo "$RUN/$1"; }
 engine_socket() { echo "$RUN/$1.sock"; }
 engine_log() {
   case $1 in
-    docker | remote) echo "$RUN/$1/dockerd.log" ;;
+    docker | remote | docker26) echo "$RUN/$1/dockerd.log" ;;
     *) echo "$RUN/$1/$1.log" ;;
   esac
 }
 engine_pidfile() {
   case $1 in
-    docker | remote) echo "$RUN/$1/dockerd.pid" ;;
+    docker | remote | docker26) echo "$RUN/$1/dockerd.pid" ;;
     *) echo "$RUN/$1/$1.pid" ;;
   esac
 }
@@ -402,7 +404,7 @@ probe() {
   sock=$(engine_socket "$name")
   [ -S "$sock" ] || return 1
   case $name in
-    docker | podman)
+    docker | podman | docker26)
       timeout -k 2 10 "$(docker_cli)" -H "unix://$sock" version --format '{{.Server.Version}}' >/dev/null 2>&1
       ;;
     containerd)
@@ -459,7 +461,7 @@ stop_engine() {
   if [ -d "$RUN/$name" ]; then
     find "$RUN/$name" -xdev -type s -delete 2>/dev/null || true
   fi
-  if [ "$name" = docker ] || [ "$name" = remote ]; then
+  if [ "$name" = docker ] || [ "$name" = remote ] || [ "$name" = docker26 ]; then
     rm -f "$RUN/$name/exec/containerd/containerd.pid" "$RUN/$name/containerd.pid"
   fi
   if [ "$name" = remote ]; then rm -f "$(remote_sshd_pidfile)"; fi

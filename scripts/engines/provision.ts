@@ -10,11 +10,12 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The engines scripts/engines/up.sh provisions. */
-export const ENGINES = ['docker', 'podman', 'containerd', 'containerd16', 'remote'] as const;
+export const ENGINES = ['docker', 'podman', 'containerd', 'containerd16', 'remote', 'docker26'] as const;
 
 /** With all of these set, the suites use the user's own engines and nothing is provisioned. */
 export const ENDPOINT_VARIABLES = [
   'WHALEWATCHER_TEST_DOCKER',
+  'WHALEWATCHER_TEST_DOCKER26',
   'WHALEWATCHER_TEST_PODMAN',
   'WHALEWATCHER_TEST_CONTAINERD',
   'WHALEWATCHER_TEST_CRI',

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # Brings up the project's PRIVATE test engines (npm run engines:up).
 #
-#   scripts/engines/up.sh                 install what is missing, start all five engines
+#   scripts/engines/up.sh                 install what is missing, start all six engines
 #   scripts/engines/up.sh --only docker   just this engine (repeatable; also "a,b"); this is
 #                                         how the test helpers restart a crashed engine
 #   scripts/engines/up.sh --check         install nothing, start nothing: list the engines
-#                                         that answer; exit 0 only if all five answer
+#                                         that answer; exit 0 only if all six answer
 #
 # Engines: docker (dockerd), podman (Docker-compatible service), containerd (1.7 from Debian 13,
 # native API + CRI), containerd16 (Debian 12's containerd 1.6, CRI without GetContainerEvents),
 # remote (a second dockerd reached over tcp://127.0.0.1 with mutual TLS and over SSH through a
-# private sshd; see lib.sh).
+# private sshd; see lib.sh), docker26 (Docker Engine 26 from Debian 13's docker.io, unpacked into the
+# cache, managing Debian 12's containerd 1.6 and runc).
 # All state lives below ONE run folder, $WHALEWATCHER_RUN_DIR (default /var/lib/whalewatcher-test);
 # downloads are cached in $WHALEWATCHER_CACHE_DIR (default /var/cache/whalewatcher).
 # An engine that already answers is reused; one that does not is started again after the
 # leftovers of an earlier (killed) run are cleaned up. Writes RUN/env (KEY=VALUE lines).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 SELECTED=()
 CHECK=0
@@ -145,13 +146,12 @@ debian_mirror() {
   echo "${uri%/}"
 }
 
-# containerd 1.7 from Debian 13 "trixie", through a private apt configuration, unpacked with
-# dpkg -x into the cache (kept: a warm run downloads nothing).
-ensure_containerd17() {
-  local dir=$CACHE/containerd17 a=$CACHE/apt mirror deb version t=$SECONDS
-  if [ -f "$dir/.complete" ] && [ -x "$dir/usr/bin/containerd" ]; then return 0; fi
+# Downloads PACKAGE from Debian 13 "trixie" through a private apt configuration (its own sources
+# list, lists and archives below $CACHE/apt; the mirror is the system's own) and unpacks it with
+# dpkg -x into DIR (which must not exist yet). Nothing is installed.
+trixie_unpack() { # PACKAGE DIR
+  local pkg=$1 dir=$2 a=$CACHE/apt mirror deb
   mirror=$(debian_mirror) || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
-  say "fetching containerd from Debian 13 (trixie) into $dir"
   mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$a/sources.list.d" "$a/preferences.d" "$a/debs"
   local keyring=/usr/share/keyrings/debian-archive-keyring.gpg opt=
   [ -r "$keyring" ] && opt="[signed-by=$keyring] "
@@ -168,12 +168,21 @@ ensure_containerd17() {
   )
   : >>"$INSTALL_LOG"
   apt_run "${o[@]}" update || die "apt-get update of the private trixie source ($a/sources.list) failed"
-  rm -f "$a/debs"/containerd_*.deb
-  (cd "$a/debs" && apt_run "${o[@]}" download containerd) || die "apt-get download containerd (trixie) failed"
-  deb=$(find "$a/debs" -maxdepth 1 -name 'containerd_*.deb' | head -n1)
-  [ -n "$deb" ] || die "apt-get download containerd left no .deb in $a/debs"
-  rm -rf "$dir.tmp"
-  dpkg -x "$deb" "$dir.tmp" || die "dpkg -x $deb failed"
+  rm -f "$a/debs/${pkg}"_*.deb
+  (cd "$a/debs" && apt_run "${o[@]}" download "$pkg") || die "apt-get download $pkg (trixie) failed"
+  deb=$(find "$a/debs" -maxdepth 1 -name "${pkg}_*.deb" | head -n1)
+  [ -n "$deb" ] || die "apt-get download $pkg left no .deb in $a/debs"
+  rm -rf "$dir"
+  dpkg -x "$deb" "$dir" || die "dpkg -x $deb failed"
+}
+
+# containerd 1.7 from Debian 13 "trixie", unpacked into the cache (kept: a warm run downloads
+# nothing).
+ensure_containerd17() {
+  local dir=$CACHE/containerd17 version t=$SECONDS
+  if [ -f "$dir/.complete" ] && [ -x "$dir/usr/bin/containerd" ]; then return 0; fi
+  say "fetching containerd from Debian 13 (trixie) into $dir"
+  trixie_unpack containerd "$dir.tmp"
   version=$("$dir.tmp/usr/bin/containerd" --version 2>&1) || die "the trixie containerd does not run here: $version"
   case $version in
     *" 1.7."* | *" v1.7."*) ;;
@@ -183,6 +192,26 @@ ensure_containerd17() {
   mv "$dir.tmp" "$dir"
   touch "$dir/.complete"
   say "containerd 1.7 ready in $((SECONDS - t)) s: $version"
+}
+
+# Docker Engine 26 (dockerd 26.1.x) from Debian 13's docker.io, unpacked into the cache (kept).
+# Its dockerd needs glibc 2.34 at most; it brings docker-init and docker-proxy, and manages
+# bookworm's containerd 1.6 and runc (trixie's runc needs glibc 2.38).
+ensure_docker26() {
+  local dir=$DOCKER26_DIR version t=$SECONDS
+  if [ -f "$dir/.complete" ] && [ -x "$dir/usr/sbin/dockerd" ]; then return 0; fi
+  say "fetching docker.io from Debian 13 (trixie) into $dir"
+  trixie_unpack docker.io "$dir.tmp"
+  [ -x "$dir.tmp/usr/sbin/dockerd" ] || die "the trixie docker.io package has no usr/sbin/dockerd"
+  version=$("$dir.tmp/usr/sbin/dockerd" --version 2>&1) || die "the trixie dockerd does not run here: $version"
+  case $version in
+    *" 26."*) ;;
+    *) die "expected dockerd 26.x from trixie, got: $version" ;;
+  esac
+  rm -rf "$dir"
+  mv "$dir.tmp" "$dir"
+  touch "$dir/.complete"
+  say "docker 26 ready in $((SECONDS - t)) s: $version"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -314,7 +343,7 @@ prepare_start() {
     kill -KILL "$pid" 2>/dev/null || true
     wait_gone 10 "$pid" || die "$name: pid $pid did not die after SIGKILL"
   fi
-  if [ "$name" = docker ] || [ "$name" = remote ]; then
+  if [ "$name" = docker ] || [ "$name" = remote ] || [ "$name" = docker26 ]; then
     # dockerd's managed containerd outlives a crashed dockerd for a while and then dies; a
     # dockerd started meanwhile times out waiting for it. End it and drop its pid file.
     f=$RUN/$name/exec/containerd/containerd.pid
@@ -390,6 +419,26 @@ start_docker() {
     /usr/sbin/dockerd --config-file "$d/daemon.json" \
     --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
     -H "unix://$RUN/docker.sock" \
+    --bridge=none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
+    "${extra[@]}"
+}
+
+# Docker Engine 26: the unpacked trixie dockerd, its usr/sbin and usr/bin first on PATH (for
+# docker-init and docker-proxy), then Debian 12's (containerd 1.6, runc).
+start_docker26() {
+  local d=$RUN/docker26
+  local -a extra=()
+  [ -x "$DOCKER26_DIR/usr/sbin/dockerd" ] || die "docker26: $DOCKER26_DIR/usr/sbin/dockerd is missing"
+  mkdir -p "$d/data" "$d/exec" "$d/tmp"
+  echo "{}" >"$d/daemon.json"
+  if [ -e /run/containerd/containerd.sock ]; then
+    say "docker26: a system containerd exists; giving our dockerd a private containerd"
+    extra=(--containerd "$(docker_own_containerd docker26)")
+  fi
+  launch "$d/dockerd.log" - PATH="$DOCKER26_DIR/usr/sbin:$DOCKER26_DIR/usr/bin:$SYS_PATH" DOCKER_TMPDIR="$d/tmp" -- \
+    "$DOCKER26_DIR/usr/sbin/dockerd" --config-file "$d/daemon.json" \
+    --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
+    -H "unix://$RUN/docker26.sock" \
     --bridge=none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
     "${extra[@]}"
 }
@@ -538,18 +587,18 @@ remote_start_sshd() {
   launch "$d/sshd/sshd.log" "$(remote_sshd_pidfile)" PATH="$SYS_PATH" -- /usr/sbin/sshd -D -e -f "$d/sshd/sshd_config"
 }
 
-# The test image in the remote dockerd, from docker's archive.
-ensure_remote_image() {
-  local out stamp=$RUN/remote/image.id docker
+# The test image in another private dockerd (remote, docker26), from docker's archive.
+ensure_loaded_image() { # ENGINE
+  local name=$1 out stamp=$RUN/$1/image.id docker
   docker=$(docker_cli)
   if [ "$(cat "$stamp" 2>/dev/null)" = "$(cat "$IMAGE_TAR.id" 2>/dev/null)" ] &&
-    timeout -k 2 30 "$docker" -H "unix://$RUN/remote.sock" image inspect "$IMAGE_DOCKER" >/dev/null 2>&1; then
+    timeout -k 2 30 "$docker" -H "unix://$RUN/$name.sock" image inspect "$IMAGE_DOCKER" >/dev/null 2>&1; then
     return 0
   fi
-  out=$(timeout -k 2 120 "$docker" -H "unix://$RUN/remote.sock" load -i "$IMAGE_TAR" 2>&1) ||
-    { printf '%s\n' "$out" >&2; die "remote: docker load of $IMAGE_TAR failed"; }
+  out=$(timeout -k 2 120 "$docker" -H "unix://$RUN/$name.sock" load -i "$IMAGE_TAR" 2>&1) ||
+    { printf '%s\n' "$out" >&2; die "$name: docker load of $IMAGE_TAR failed"; }
   cp "$IMAGE_TAR.id" "$stamp" 2>/dev/null || true
-  say "remote: loaded $IMAGE_DOCKER"
+  say "$name: loaded $IMAGE_DOCKER"
 }
 
 start_containerd() { # containerd | containerd16
@@ -639,6 +688,7 @@ write_env() {
     echo "# written by scripts/engines/up.sh at $(date -Is); engines that answered then"
     echo "WHALEWATCHER_TEST_RUN_DIR=$RUN"
     if probe docker; then echo "WHALEWATCHER_TEST_DOCKER=unix://$RUN/docker.sock"; fi
+    if probe docker26; then echo "WHALEWATCHER_TEST_DOCKER26=unix://$RUN/docker26.sock"; fi
     if probe podman; then echo "WHALEWATCHER_TEST_PODMAN=unix://$RUN/podman.sock"; fi
     if probe containerd; then
       echo "WHALEWATCHER_TEST_CONTAINERD=$RUN/containerd.sock"
@@ -679,6 +729,7 @@ if [ ! -s "$IMAGE_TAR" ] && ! selected docker; then SELECTED=(docker "${SELECTED
 
 ensure_packages
 if selected containerd; then ensure_containerd17; fi
+if selected docker26; then ensure_docker26; fi
 
 declare -A STARTED=()
 for e in "${SELECTED[@]}"; do
@@ -692,6 +743,7 @@ for e in "${SELECTED[@]}"; do
     podman) start_podman ;;
     containerd | containerd16) start_containerd "$e" ;;
     remote) start_remote ;;
+    docker26) start_docker26 ;;
   esac
   STARTED[$e]=1
 done
@@ -707,7 +759,8 @@ done
 
 if selected docker; then ensure_docker_image; fi
 if selected podman; then ensure_podman_image; fi
-if selected remote; then ensure_remote_image; fi
+if selected remote; then ensure_loaded_image remote; fi
+if selected docker26; then ensure_loaded_image docker26; fi
 if selected containerd; then
   for ns in "${CTR_NAMESPACES[@]}"; do import_into_namespace containerd "$ns"; done
 fi

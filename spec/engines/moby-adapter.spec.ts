@@ -7,7 +7,7 @@ import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { PRIVILEGED_LABEL, createMobyAdapter } from '../../engines/moby/adapter.js';
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { WatcherAbortedError } from '../../lib/errors.js';
-import { describeEngine, docker, uniqueName, waitFor } from '../support/engines.js';
+import { describeEngine, docker, isProvisioned, uniqueName, waitFor } from '../support/engines.js';
 import { MOBY_ENGINES, engineAnswer, holdingProxy, removeTestContainers, run } from './moby-helpers.js';
 
 for (const engine of MOBY_ENGINES) {
@@ -45,6 +45,8 @@ for (const engine of MOBY_ENGINES) {
       expect(b.id).to.equal(a.id);
       const version = await docker(endpoint(), 'version', '--format', '{{.Server.Version}}');
       expect(a.version).to.equal(`${engine.key === 'podman' ? 'Podman Engine' : 'Docker Engine'} ${version}`);
+      // The provisioned engine is the version the suite is named after.
+      if (engine.version && isProvisioned(engine.key, endpoint())) expect(version.startsWith(engine.version), version).to.equal(true);
     });
 
     it('lists exactly the running and paused containers', async () => {

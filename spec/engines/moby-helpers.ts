@@ -8,11 +8,19 @@ import type { Portfolio } from '../../lib/model.js';
 import { crashEngine, docker, dockerWith, isProvisioned, restartEngine, testEngines, uniqueName } from '../support/engines.js';
 import { connectUpstream, listenOnUnixSocket } from '../support/unix-socket-server.js';
 
-/** The two engines behind the Docker API, as the suites iterate them. */
+/**
+ * The engines behind the Docker API, as the suites iterate them: Docker 20.10 (Debian 12's),
+ * Docker 26 (Debian 13's, `WHALEWATCHER_TEST_DOCKER26`) and Podman. `version` is the server
+ * version the provisioned engine reports (checked by the adapter suite when it is ours).
+ */
 export const MOBY_ENGINES = [
-  { key: 'docker', title: 'Docker', type: 'docker.com', image: () => testEngines().images.docker },
-  { key: 'podman', title: 'Podman', type: 'podman.io', image: () => testEngines().images.podman },
+  { key: 'docker', title: 'Docker 20.10', type: 'docker.com', version: '20.10.', image: () => testEngines().images.docker },
+  { key: 'docker26', title: 'Docker 26', type: 'docker.com', version: '26.', image: () => testEngines().images.docker },
+  { key: 'podman', title: 'Podman', type: 'podman.io', version: undefined, image: () => testEngines().images.podman },
 ] as const;
+
+/** The engines of {@link MOBY_ENGINES} that the costly suites (scale) run on: one Docker is enough. */
+export const MOBY_ENGINES_SCALE = MOBY_ENGINES.filter((e) => e.key !== 'docker26');
 
 /** A container as both the engine's CLI and the watcher's portfolio can tell it. */
 export interface Seen {
@@ -108,7 +116,7 @@ export async function removeTestContainers(endpoint: string): Promise<void> {
   } catch (err) {
     // dockerd now and then hangs in a mass removal, waiting for exits that never come
     // (ENGINES.md); a restart of our own engine clears it. Then remove what is left.
-    const key = (['docker', 'podman'] as const).find((k) => testEngines()[k] === endpoint);
+    const key = (['docker', 'docker26', 'podman'] as const).find((k) => testEngines()[k] === endpoint);
     if (!key || !isProvisioned(key, endpoint)) throw err;
     await crashEngine(key);
     await restartEngine(key);

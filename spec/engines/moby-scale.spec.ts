@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { mobyWatcher } from '../../engines/moby/index.js';
 import { describeEngine, docker, dockerWith, waitFor } from '../support/engines.js';
-import { MOBY_ENGINES, engineAnswer, holdingProxy, portfolioAnswer, removeTestContainers, run } from './moby-helpers.js';
+import { MOBY_ENGINES_SCALE, engineAnswer, holdingProxy, portfolioAnswer, removeTestContainers, run } from './moby-helpers.js';
 
 const TOTAL = Number(process.env['WHALEWATCHER_MOBY_SCALE'] || 200);
 const RESYNC_SET = Math.min(50, TOTAL);
@@ -23,7 +23,7 @@ async function startMany(endpoint: string, image: string, n: number): Promise<vo
   await Promise.all([worker(), worker(), worker(), worker()]);
 }
 
-for (const engine of MOBY_ENGINES) {
+for (const engine of MOBY_ENGINES_SCALE) {
   describeEngine(engine.key, `moby watcher on ${engine.title}: scale`, (endpoint) => {
     before(async function () {
       this.timeout(300_000);

@@ -235,7 +235,7 @@ for (const engine of MOBY_ENGINES) {
       for (const role of new Set(expected.map((e) => e.split(' ')[1]))) {
         expect(got.filter((e) => e.endsWith(` ${role}`))).to.deep.equal(expected.filter((e) => e.endsWith(` ${role}`)));
       }
-      if (engine.key === 'docker') {
+      if (engine.type === 'docker.com') {
         // dockerd without live-restore: only the restart policy brings a container back, with a new PID.
         expect(after.find((c) => c.id === ids['phoenix'])?.pid).to.be.greaterThan(0).and.not.equal(pid(before, 'phoenix'));
       }

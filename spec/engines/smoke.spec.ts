@@ -29,7 +29,7 @@ async function dockerState(endpoint: string, name: string): Promise<string> {
 }
 
 /** Start → pause → unpause → SIGKILL through the Docker CLI, checking every state. */
-function mobyLifecycle(engine: 'docker' | 'podman', endpoint: () => string, image: () => string): void {
+function mobyLifecycle(engine: 'docker' | 'docker26' | 'podman', endpoint: () => string, image: () => string): void {
   const name = uniqueName(`smoke-${engine}`);
 
   after(async function () {
@@ -62,14 +62,21 @@ function mobyLifecycle(engine: 'docker' | 'podman', endpoint: () => string, imag
   });
 }
 
-describeEngine('docker', 'smoke: Docker', (endpoint) => {
-  it('answers info', async () => {
-    const version = await docker(endpoint(), 'info', '--format', '{{.ServerVersion}}');
-    expect(version).to.match(/^\d+\.\d+/);
-  });
+// Debian 12's dockerd 20.10 and Debian 13's dockerd 26 (WHALEWATCHER_TEST_DOCKER26).
+for (const [key, title, provisionedVersion] of [
+  ['docker', 'Docker 20.10', /^20\.10\./],
+  ['docker26', 'Docker 26', /^26\./],
+] as const) {
+  describeEngine(key, `smoke: ${title}`, (endpoint) => {
+    it('answers info', async () => {
+      const version = await docker(endpoint(), 'info', '--format', '{{.ServerVersion}}');
+      expect(version).to.match(/^\d+\.\d+/);
+      if (isProvisioned(key, endpoint())) expect(version).to.match(provisionedVersion);
+    });
 
-  mobyLifecycle('docker', endpoint, () => testEngines().images.docker);
-});
+    mobyLifecycle(key, endpoint, () => testEngines().images.docker);
+  });
+}
 
 describeEngine('podman', 'smoke: Podman (Docker-compatible API)', (endpoint) => {
   it('answers info, as Podman', async () => {

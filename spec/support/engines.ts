@@ -2,11 +2,11 @@
  * Test support for the suites that run against REAL engines (spec/engines/…).
  *
  * Where the engines come from: `npm run engines:up` (scripts/engines/up.sh) starts private
- * instances of dockerd, Podman's Docker-compatible service, containerd 1.7 (native API + CRI)
- * and containerd 1.6 (CRI without `GetContainerEvents`) below one run folder
+ * instances of dockerd, Docker Engine 26 (Debian 13's dockerd), Podman's Docker-compatible service,
+ * containerd 1.7 (native API + CRI) and containerd 1.6 (CRI without `GetContainerEvents`) below one run folder
  * (`$WHALEWATCHER_RUN_DIR`, default `/var/lib/whalewatcher-test`) and writes their endpoints to
  * `RUN/env`. Users may point the suites at engines of their own with the environment variables
- * `WHALEWATCHER_TEST_DOCKER`, `WHALEWATCHER_TEST_PODMAN`, `WHALEWATCHER_TEST_CONTAINERD`,
+ * `WHALEWATCHER_TEST_DOCKER`, `WHALEWATCHER_TEST_DOCKER26`, `WHALEWATCHER_TEST_PODMAN`, `WHALEWATCHER_TEST_CONTAINERD`,
  * `WHALEWATCHER_TEST_CRI` and `WHALEWATCHER_TEST_CRI_NOEVENTS`: they win over `RUN/env`.
  *
  * How a suite asks for an engine (two equivalent ways):
@@ -46,14 +46,15 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const ENGINES_UP_COMMAND = 'npm run engines:up';
 
 /** What a suite can ask for: one endpoint each. */
-export type EngineKey = 'docker' | 'podman' | 'containerd' | 'cri' | 'criNoEvents';
+export type EngineKey = 'docker' | 'docker26' | 'podman' | 'containerd' | 'cri' | 'criNoEvents';
 
 /** The private engine processes that can be crashed and restarted. */
-export type EngineName = 'docker' | 'podman' | 'containerd' | 'containerd16';
+export type EngineName = 'docker' | 'docker26' | 'podman' | 'containerd' | 'containerd16';
 
 /** The environment variable that names each endpoint. */
 export const ENGINE_VARIABLES: Readonly<Record<EngineKey, string>> = {
   docker: 'WHALEWATCHER_TEST_DOCKER',
+  docker26: 'WHALEWATCHER_TEST_DOCKER26',
   podman: 'WHALEWATCHER_TEST_PODMAN',
   containerd: 'WHALEWATCHER_TEST_CONTAINERD',
   cri: 'WHALEWATCHER_TEST_CRI',
@@ -63,6 +64,7 @@ export const ENGINE_VARIABLES: Readonly<Record<EngineKey, string>> = {
 /** Which private engine process serves each endpoint when the provisioning provides it. */
 export const ENGINE_OF: Readonly<Record<EngineKey, EngineName>> = {
   docker: 'docker',
+  docker26: 'docker26',
   podman: 'podman',
   containerd: 'containerd',
   cri: 'containerd',
@@ -73,6 +75,8 @@ export const ENGINE_OF: Readonly<Record<EngineKey, EngineName>> = {
 export interface TestEngines {
   /** Docker API endpoint, `unix:///…/docker.sock`. */
   readonly docker?: string;
+  /** Docker API endpoint of a second, newer Docker Engine (26), `unix:///…/docker26.sock`. */
+  readonly docker26?: string;
   /** Podman's Docker-compatible API endpoint, `unix:///…/podman.sock`. */
   readonly podman?: string;
   /** containerd (native API) socket path. */
@@ -162,6 +166,8 @@ function provisionedEndpoint(key: EngineKey, dir = runDir()): string {
   switch (key) {
     case 'docker':
       return `unix://${dir}/docker.sock`;
+    case 'docker26':
+      return `unix://${dir}/docker26.sock`;
     case 'podman':
       return `unix://${dir}/podman.sock`;
     case 'containerd':
@@ -447,6 +453,7 @@ export async function engineAnswers(key: EngineKey, endpoint = testEngines()[key
   try {
     switch (key) {
       case 'docker':
+      case 'docker26':
       case 'podman':
         await dockerWith(endpoint, ['version', '--format', '{{.Server.Version}}'], { timeoutMs });
         return true;
@@ -561,7 +568,7 @@ function assertProvisioned(name: EngineName): void {
 /** The PID of a private engine's daemon (0 when it is not running). */
 export function enginePid(name: EngineName): number {
   const file =
-    name === 'docker' ? path.join(runDir(), 'docker', 'dockerd.pid') : path.join(runDir(), name, `${name}.pid`);
+    name === 'docker' || name === 'docker26' ? path.join(runDir(), name, 'dockerd.pid') : path.join(runDir(), name, `${name}.pid`);
   try {
     const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
     return Number.isFinite(pid) && existsSync(`/proc/${pid}`) ? pid : 0;
