@@ -1,20 +1,16 @@
-import { once } from 'node:events';
-import * as http from 'node:http';
-import * as https from 'node:https';
-import type { Socket } from 'node:net';
 import { Observable, firstValueFrom, forkJoin, fromEvent, map, share, takeUntil } from 'rxjs';
 import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
-import { EngineUnreachableError, ProtocolError, WatcherAbortedError, WrongEngineError } from '../../lib/errors.js';
-import { DEFAULT_MAX_RESPONSE_BYTES } from '../../lib/options.js';
+import { EngineUnreachableError, ProtocolError, WatcherAbortedError } from '../../lib/errors.js';
+import { DEFAULT_CALL_TIMEOUT } from '../../lib/options.js';
 import { SkippedContainers } from '../skipped.js';
+import { type DockerConnection, type Transports, dockerConnection } from './connection.js';
 import { mobyError } from './errors.js';
 import { EventFieldError, MOBY_EVENT_ACTIONS, normalizeMobyEvent } from './events.js';
 import { FramingError, JsonStreamFramer } from './framing.js';
-import { DockerContextError, resolveDockerHost } from './context.js';
-import { type DockerEndpoint, type MobyTlsOptions, parseDockerHost } from './host.js';
+import type { MobyTlsOptions } from './host.js';
 import { DOCKER_TYPE, decodeJson, sinceFromDate, sinceFromInfo, toDetails, toInfo, toSummaries } from './parse.js';
-import { type MobySshOptions, type SshEndpoint, SshDialer, createSshAgent, parseSshHost } from './ssh.js';
-import { type HttpAnswer, HttpStatusError, MobyTransport, type RequestTarget, requestTarget } from './transport.js';
+import type { MobySshOptions } from './ssh.js';
+import { type HttpAnswer, HttpStatusError } from './transport.js';
 
 export { DOCKER_TYPE, PODMAN_TYPE, PRIVILEGED_LABEL } from './parse.js';
 
@@ -51,12 +47,6 @@ export interface MobyAdapterOptions {
   readonly maxResponseBytes?: number;
 }
 
-/** The adapter's two transports: short requests over a keep-alive agent, event streams over their own. */
-interface Transports {
-  readonly requests: MobyTransport;
-  readonly streams: MobyTransport;
-}
-
 const LIST_PATH = `/containers/json?filters=${encodeURIComponent(JSON.stringify({ status: ['running', 'paused'] }))}`;
 const EVENT_FILTERS = encodeURIComponent(JSON.stringify({ type: ['container'], event: [...MOBY_EVENT_ACTIONS] }));
 
@@ -75,7 +65,18 @@ const EVENT_FILTERS = encodeURIComponent(JSON.stringify({ type: ['container'], e
  * await adapter.close();
  */
 export function createMobyAdapter(host?: string, options: MobyAdapterOptions = {}): EngineAdapter {
-  return new MobyAdapter(host, options);
+  return mobyAdapter(dockerConnection(host, options), options);
+}
+
+/**
+ * The Docker adapter over a given connection (unit tests pass one over fake transports); the
+ * adapter's `close()` releases it.
+ *
+ * @example
+ * const adapter = mobyAdapter(dockerConnection('unix:///var/run/docker.sock'), {});
+ */
+export function mobyAdapter(connection: DockerConnection, options: MobyAdapterOptions = {}): EngineAdapter {
+  return new MobyAdapter(connection, options);
 }
 
 class MobyAdapter implements EngineAdapter {
@@ -83,12 +84,8 @@ class MobyAdapter implements EngineAdapter {
   readonly api: string;
   readonly #typeOption: string | undefined;
   readonly #timeout: number;
-  /** The agents whose sockets close() destroys: keep-alive for short requests, another for event streams. */
-  readonly #agents: readonly http.Agent[];
-  /** The SSH connection of an `ssh://` host, closed by close(). */
-  readonly #dialer: SshDialer | undefined;
-  /** The transports over those agents, or why the host is unusable (raised on subscribe). */
-  readonly #transports: Transports | Error;
+  /** The transports, or why the host is unusable (raised on subscribe); released by close(). */
+  readonly #connection: DockerConnection;
   /** In-flight requests and streams, aborted by close(). */
   readonly #inflight = new Set<AbortController>();
   readonly #skipped = new SkippedContainers();
@@ -99,47 +96,12 @@ class MobyAdapter implements EngineAdapter {
   readonly #daemonInfo: Observable<unknown>;
   #closed = false;
 
-  constructor(host: string | undefined, options: MobyAdapterOptions) {
+  constructor(connection: DockerConnection, options: MobyAdapterOptions) {
     this.#typeOption = options.type;
     this.type = options.type ?? DOCKER_TYPE;
-    this.#timeout = options.callTimeout ?? 30_000;
-    const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    let endpoint: DockerEndpoint | SshEndpoint | Error;
-    let api = host || process.env['DOCKER_HOST'] || '';
-    try {
-      ({ endpoint, api } = resolveEndpoint(host, options));
-    } catch (err) {
-      endpoint = unusableEndpoint(api, err);
-      api = (endpoint as WrongEngineError).endpoint;
-    }
-    this.api = api;
-    if (endpoint instanceof Error) {
-      this.#agents = [];
-      this.#dialer = undefined;
-      this.#transports = endpoint;
-    } else {
-      let target: RequestTarget;
-      let requests: http.Agent;
-      let streams: http.Agent;
-      if (endpoint.kind === 'ssh') {
-        // One SSH connection; each HTTP connection is one channel running `docker system dial-stdio`.
-        // sshd allows 10 sessions per connection by default: 8 for requests, 1 for events.
-        const dialer = new SshDialer(endpoint, options.ssh);
-        this.#dialer = dialer;
-        target = { protocol: 'http', connect: {} };
-        requests = createSshAgent(dialer, { keepAlive: true, maxSockets: 8 });
-        streams = createSshAgent(dialer, { keepAlive: false });
-      } else {
-        this.#dialer = undefined;
-        target = requestTarget(endpoint);
-        const Agent = target.protocol === 'https' ? https.Agent : http.Agent;
-        requests = new Agent({ keepAlive: true, maxSockets: 16 });
-        streams = new Agent({ keepAlive: false });
-      }
-      this.#agents = [requests, streams];
-      const transport = (agent: http.Agent) => new MobyTransport({ api: this.api, target, agent, maxResponseBytes });
-      this.#transports = { requests: transport(requests), streams: transport(streams) };
-    }
+    this.#timeout = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
+    this.api = connection.api;
+    this.#connection = connection;
     this.#daemonInfo = this.#get('info', '/info').pipe(
       map(({ body }) => decodeJson(this.api, 'info', body)),
       share(),
@@ -177,9 +139,7 @@ class MobyAdapter implements EngineAdapter {
     this.#closed = true;
     for (const ac of this.#inflight) ac.abort(new WatcherAbortedError(this.api, 'adapter closed'));
     this.#inflight.clear();
-    const closing = this.#agents.map(destroyAgent);
-    this.#dialer?.close();
-    await Promise.all(closing);
+    await this.#connection.release();
   }
 
   /** The event stream: `live` once the 200 headers are in, then each event; it has no timeout once open. */
@@ -322,8 +282,9 @@ class MobyAdapter implements EngineAdapter {
   }
 
   #usable(): Transports {
-    if (this.#transports instanceof Error) throw this.#transports;
-    return this.#transports;
+    const { transports } = this.#connection;
+    if (transports instanceof Error) throw transports;
+    return transports;
   }
 
   #track(): AbortController {
@@ -339,44 +300,3 @@ class MobyAdapter implements EngineAdapter {
 }
 
 class TimeoutError extends Error {}
-
-/**
- * The endpoint to use: the host given, else as the Docker CLI picks it (`DOCKER_HOST`, the
- * Docker context, the default socket), parsed. A context's TLS applies unless `tls` is given.
- */
-function resolveEndpoint(host: string | undefined, options: MobyAdapterOptions): { endpoint: DockerEndpoint | SshEndpoint; api: string } {
-  let api = host;
-  let tls = options.tls;
-  if (!api) {
-    let choice: ReturnType<typeof resolveDockerHost>;
-    try {
-      choice = resolveDockerHost();
-    } catch (err) {
-      if (err instanceof DockerContextError) {
-        throw new WrongEngineError(`docker context ${err.context}`, DOCKER_TYPE, `no usable Docker endpoint: ${err.message}`, { cause: err });
-      }
-      throw err;
-    }
-    api = choice.host;
-    if (tls === undefined && choice.tls !== undefined) tls = choice.tls;
-  }
-  if (/^ssh:\/\//i.test(api)) return { endpoint: parseSshHost(api), api };
-  const endpoint = parseDockerHost(api, tls);
-  return { endpoint, api: endpoint.api };
-}
-
-/** What parsing an endpoint threw, as the final error every call of the adapter fails with. */
-function unusableEndpoint(api: string, err: unknown): WrongEngineError {
-  if (err instanceof WrongEngineError) return err;
-  const why = err instanceof Error ? err.message : String(err);
-  return new WrongEngineError(api || '(no endpoint)', DOCKER_TYPE, `no usable Docker endpoint: ${why}`, { cause: err });
-}
-
-async function destroyAgent(agent: http.Agent): Promise<void> {
-  const sockets: Socket[] = [];
-  for (const list of [...Object.values(agent.sockets), ...Object.values(agent.freeSockets)]) {
-    for (const s of list ?? []) sockets.push(s as Socket);
-  }
-  agent.destroy();
-  await Promise.all(sockets.map((s) => (s.closed ? undefined : once(s, 'close').catch(() => undefined))));
-}
