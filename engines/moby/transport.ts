@@ -9,8 +9,9 @@
  * throws `ERR_STRING_TOO_LONG` inside a stream handler, as does the unbounded error-body reading
  * of a stream's error status), it follows a 3xx `Location` by itself (to another host, or into
  * an unhandled `'error'` or a `TypeError`), and it hands 204 and 3xx answers back as plain
- * errors. The dependency on dockerode stays: docker-modem's SSH agent is an `http.Agent` and
- * plugs into this transport's agent slot.
+ * errors. The library no longer depends on dockerode at all (the project's suites and benchmark
+ * still drive engines with it); `ssh://` hosts plug their own agent into this transport's slot
+ * (engines/moby/ssh.ts).
  *
  * @module
  */
@@ -31,7 +32,7 @@ export const DEFAULT_MAX_ERROR_BYTES = 64 * 1024;
 /**
  * Where and how a {@link MobyTransport} connects: the protocol module to use, and the
  * connection part of `request()`'s options (`socketPath`, or `host`/`port` with TLS material).
- * An agent that makes its own connections (docker-modem's SSH agent) needs only `protocol: 'http'`.
+ * An agent that makes its own connections (the SSH agent) needs only `protocol: 'http'`.
  *
  * @example
  * const target: RequestTarget = { protocol: 'http', connect: { socketPath: '/var/run/docker.sock' } };
