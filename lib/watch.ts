@@ -46,7 +46,7 @@ import { DEFAULT_CALL_TIMEOUT, type WatchOptions } from './options.js';
 import { PortfolioSnapshot } from './portfolio.js';
 import { type Transition, createReducer, initialTransition } from './reducer.js';
 import { WatcherShell } from './watcherShell.js';
-import type { Diagnostic, Watcher, WatcherState } from './watcher.js';
+import type { Diagnostic, Watcher } from './watcher.js';
 
 const DEFAULT_RESYNC = 60_000;
 const DEFAULT_FULL_EVERY = 10;

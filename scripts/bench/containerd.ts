@@ -22,7 +22,7 @@ import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js
 import { Status } from '../../protos/gen/containerd/types/task_pb.js';
 import { BENCH_NAMESPACE, type CtrFleet } from './engines.js';
 import { type Row, atMost, median, now, percentile, say, sleep } from './report.js';
-import { syncPhasesMedian } from './sync.js';
+import { measure, syncPhasesMedian, timedReady } from './sync.js';
 
 /**
  * Options of {@link benchContainerdSync}.
@@ -80,16 +80,7 @@ async function handWritten(socket: string): Promise<{ ms: number; n: number }> {
   }
 }
 
-async function watcher(socket: string): Promise<{ ms: number; n: number }> {
-  const w = containerdWatcher(socket, { namespaces: [BENCH_NAMESPACE], resyncInterval: 0 });
-  try {
-    const t = now();
-    const p = await w.ready({ signal: AbortSignal.timeout(120_000) });
-    return { ms: now() - t, n: p.containerTotal };
-  } finally {
-    await w.close();
-  }
-}
+const watcher = (socket: string) => timedReady(containerdWatcher(socket, { namespaces: [BENCH_NAMESPACE], resyncInterval: 0 }));
 
 /**
  * Section 8, initial sync: `containerdWatcher` (namespace {@link BENCH_NAMESPACE}) against the
@@ -102,21 +93,11 @@ async function watcher(socket: string): Promise<{ ms: number; n: number }> {
  */
 export async function benchContainerdSync(o: ContainerdSyncOptions): Promise<Row[]> {
   say(`containerd sync: ${o.repetitions} repetitions of the hand-written client and the watcher`);
-  const runs = { handWritten: [] as number[], watcher: [] as number[] };
-  const counts = { handWritten: [] as number[], watcher: [] as number[] };
   const contenders = [
     ['handWritten', handWritten],
     ['watcher', watcher],
   ] as const;
-  for (const [, fn] of contenders) await fn(o.socket);
-  for (let r = 0; r < o.repetitions; r++) {
-    for (let i = 0; i < contenders.length; i++) {
-      const [name, fn] = contenders[(i + r) % contenders.length]!;
-      const { ms, n } = await fn(o.socket);
-      runs[name].push(ms);
-      counts[name].push(n);
-    }
-  }
+  const { runs, counts } = await measure(o.socket, o.repetitions, contenders);
   const w = median(runs.watcher);
   const h = median(runs.handWritten);
   const n = median(counts.watcher);

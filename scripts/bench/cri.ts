@@ -25,7 +25,7 @@ import type { RunningPod } from '../../spec/support/cri-client.js';
 import { taskEvents, latencyRows } from './containerd.js';
 import type { CriFleet } from './engines.js';
 import { type Row, atMost, median, now, say, sleep } from './report.js';
-import { syncPhasesMedian } from './sync.js';
+import { measure, syncPhasesMedian, timedReady } from './sync.js';
 
 /**
  * Options of {@link benchCriSync}.
@@ -94,16 +94,7 @@ async function sequential(socket: string): Promise<{ ms: number; n: number }> {
   }
 }
 
-async function watcher(socket: string): Promise<{ ms: number; n: number }> {
-  const w = criWatcher(socket, { resyncInterval: 0 });
-  try {
-    const t = now();
-    const p = await w.ready({ signal: AbortSignal.timeout(120_000) });
-    return { ms: now() - t, n: p.containerTotal };
-  } finally {
-    await w.close();
-  }
-}
+const watcher = (socket: string) => timedReady(criWatcher(socket, { resyncInterval: 0 }));
 
 /**
  * Section 9, initial sync: `criWatcher` against the sequential crictl-style loop, medians of
@@ -117,24 +108,16 @@ async function watcher(socket: string): Promise<{ ms: number; n: number }> {
  */
 export async function benchCriSync(o: CriSyncOptions): Promise<Row[]> {
   say(`CRI sync: ${o.repetitions} repetitions of the crictl-style loop and the watcher`);
-  const runs = { sequential: [] as number[], watcher: [] as number[] };
-  const counts = { sequential: [] as number[], watcher: [] as number[] };
   const contenders = [
     ['sequential', sequential],
     ['watcher', watcher],
   ] as const;
+  let runs: Record<'sequential' | 'watcher', number[]>;
+  let counts: Record<'sequential' | 'watcher', number[]>;
   let breakdown: Record<string, number>;
   let instrumented: Record<string, number>[];
   try {
-    for (const [, fn] of contenders) await fn(o.socket);
-    for (let r = 0; r < o.repetitions; r++) {
-      for (let i = 0; i < contenders.length; i++) {
-        const [name, fn] = contenders[(i + r) % contenders.length]!;
-        const { ms, n } = await fn(o.socket);
-        runs[name].push(ms);
-        counts[name].push(n);
-      }
-    }
+    ({ runs, counts } = await measure(o.socket, o.repetitions, contenders));
     ({ median: breakdown, runs: instrumented } = await syncPhasesMedian(() => createCriAdapter(o.socket), o.repetitions));
   } finally {
     const pods = await o.fleet.flush();

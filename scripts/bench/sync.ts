@@ -11,6 +11,7 @@ import { Observable } from 'rxjs';
 import { createMobyAdapter, mobyWatcher } from '../../engines/moby/index.js';
 import type { EngineAdapter } from '../../lib/adapter.js';
 import { watch } from '../../lib/watch.js';
+import type { Watcher } from '../../lib/watcher.js';
 import { dockerWith, exec } from '../../spec/support/engines.js';
 import { dockerClient } from './engines.js';
 import { type Row, atMost, median, now, say } from './report.js';
@@ -70,8 +71,13 @@ async function concurrent(endpoint: string): Promise<{ ms: number; n: number }> 
   return { ms: now() - t, n: seen.size };
 }
 
-async function watcher(endpoint: string): Promise<{ ms: number; n: number }> {
-  const w = mobyWatcher(endpoint, { resyncInterval: 0 });
+/**
+ * Times one watcher's initial sync, from the `ready()` call to its resolution, then closes it.
+ *
+ * @example
+ * const { ms, n } = await timedReady(criWatcher(socket, { resyncInterval: 0 }));
+ */
+export async function timedReady(w: Watcher): Promise<{ ms: number; n: number }> {
   try {
     const t = now();
     const p = await w.ready({ signal: AbortSignal.timeout(120_000) });
@@ -80,6 +86,8 @@ async function watcher(endpoint: string): Promise<{ ms: number; n: number }> {
     await w.close();
   }
 }
+
+const watcher = (endpoint: string) => timedReady(mobyWatcher(endpoint, { resyncInterval: 0 }));
 
 /**
  * One instrumented sync (not part of the medians) of a watcher over `inner`: when, after the
@@ -130,10 +138,18 @@ export async function syncPhases(inner: EngineAdapter): Promise<Record<string, n
   }
 }
 
-type Contender = (endpoint: string) => Promise<{ ms: number; n: number }>;
+/** One way to sync an engine, timed: milliseconds and the containers it found. */
+export type Contender = (endpoint: string) => Promise<{ ms: number; n: number }>;
 
 /** Runs of each contender: one untimed round, then `repetitions` rounds in rotating order. */
-async function measure<K extends string>(endpoint: string, repetitions: number, contenders: readonly (readonly [K, Contender])[]) {
+/**
+ * Runs each contender once untimed, then `repetitions` rounds in rotating order; every run's
+ * time and count per contender.
+ *
+ * @example
+ * const { runs } = await measure(socket, 7, [['baseline', baseline], ['watcher', watcher]] as const);
+ */
+export async function measure<K extends string>(endpoint: string, repetitions: number, contenders: readonly (readonly [K, Contender])[]) {
   const runs = {} as Record<K, number[]>;
   const counts = {} as Record<K, number[]>;
   for (const [name] of contenders) {
