@@ -349,7 +349,7 @@ export function createReducer(
     if (marks?.died) {
       step.diagnose('inspection-after-death', `${id} died while being inspected; its inspection is ignored`, id);
     } else if (details && details.id !== id) {
-      step.diagnose('wrong-id', `the inspection of ${id} answered for ${JSON.stringify(details.id)}; ${id} is left out until its next event or resync`, id);
+      step.diagnose('wrong-id', `the inspection of ${id} answered for ${JSON.stringify(details.id.length > 80 ? `${details.id.slice(0, 80)}…` : details.id)}; ${id} is left out until its next event or resync`, id);
     } else if (details) {
       if (readable(step, details)) adopt(step, withMarks(details, marks));
     } else {
