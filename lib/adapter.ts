@@ -46,6 +46,43 @@ export interface ContainerSummary {
 }
 
 /**
+ * A container an adapter left out because the engine described it in a way the adapter cannot
+ * read: an unknown status value, an alive state without a PID or with one out of Linux's range,
+ * a malformed inspection. It counts as not alive; the core tells it on `diagnostics$`, with
+ * `skipped` as the diagnostic's code.
+ *
+ * @example
+ * const s: SkippedContainer = { skipped: 'unknown-status', id: 'default/web', message: 'task status 42 is unknown' };
+ */
+export interface SkippedContainer {
+  /** Machine-readable reason, e.g. `unknown-status`, `no-pid`, `unreadable-inspection`. */
+  readonly skipped: string;
+  readonly id: string;
+  /** What the engine said that could not be read. */
+  readonly message: string;
+}
+
+/**
+ * The answer of a list call: the alive containers, and those left out as unreadable.
+ *
+ * @example
+ * const answer: ContainerList = { containers: [{ id: '3f4e…', paused: false }], skipped: [] };
+ */
+export interface ContainerList {
+  readonly containers: readonly ContainerSummary[];
+  readonly skipped: readonly SkippedContainer[];
+}
+
+/**
+ * What an inspection answers: the container's details, a {@link SkippedContainer} when the
+ * engine described it unreadably, or `null` when it is gone or not alive.
+ *
+ * @example
+ * const answer: Inspection = null; // gone
+ */
+export type Inspection = ContainerDetails | SkippedContainer | null;
+
+/**
  * Raw engine events as adapters report them, already normalized to the core's vocabulary.
  * `at` is the engine's own event time where it gives one.
  *
@@ -56,10 +93,9 @@ export interface ContainerSummary {
  * - `paused` / `unpaused`: freezer state changes.
  * - `updated`: the name and/or labels changed (rename, label update); no lifecycle event.
  * - `resync`: something happened that only a fresh list can reconcile (e.g. a new namespace).
- * - `diagnostic`: the adapter skipped or ignored something (unknown event type, exec exit…);
- *   the core forwards it to `diagnostics$` and changes nothing. This is the one channel for
- *   diagnostics: a container that `list()` or `inspect()` skipped because the engine described it
- *   unreadably (an unknown status value, say) is told here too, with its `id`.
+ * - `diagnostic`: the adapter skipped or ignored an event (unknown event type, exec exit…);
+ *   the core forwards it to `diagnostics$` and changes nothing. Containers that `list()` or
+ *   `inspect()` left out come back with their answers instead ({@link SkippedContainer}).
  *
  * @example
  * const e: EngineEvent = { type: 'died', id: '3f4e…', at: new Date() };
@@ -104,7 +140,8 @@ export interface EngineInfo {
  *
  * Errors: adapters fail with the exported error classes (`EngineUnreachableError`,
  * `WrongEngineError`, `ProtocolError`) where they can tell; anything else is treated as a lost
- * connection and retried.
+ * connection and retried. Adapters set no timeouts: the core bounds every call and the wait for
+ * `live` by `callTimeout`, and unsubscribes (which must cancel the call) when one runs over.
  *
  * @example
  * const adapter: EngineAdapter = {
@@ -120,13 +157,13 @@ export interface EngineAdapter {
   readonly api: string;
   /** Raw events; emits `{ type: 'live' }` first, once the subscription is live. Errors when the stream breaks. */
   events(): Observable<EngineEvent>;
-  /** Alive (running or paused) containers, in one emission, then completes; unreadable ones are skipped as in `inspect`. */
-  list(): Observable<readonly ContainerSummary[]>;
+  /** Alive (running or paused) containers and the unreadable ones left out, in one emission, then completes. */
+  list(): Observable<ContainerList>;
   /**
-   * Full details of one container; emits `null` when it is gone, not alive (no PID) or unreadable
-   * (then with a `diagnostic` on the event stream), then completes.
+   * Full details of one container; emits `null` when it is gone or not alive, a
+   * {@link SkippedContainer} when the engine described it unreadably, then completes.
    */
-  inspect(id: string): Observable<ContainerDetails | null>;
+  inspect(id: string): Observable<Inspection>;
   /** Engine identity; emits once, then completes. */
   info(): Observable<EngineInfo>;
   /**

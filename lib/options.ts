@@ -56,9 +56,10 @@ export interface WatchOptions {
   /** How many inspections may run at once (default 4). */
   readonly inspectConcurrency?: number;
   /**
-   * Longest wait in ms for one engine call (default 30 000). A list or identity call past it
-   * counts as a lost connection; a lookup (inspect, status) past it leaves only that container
-   * out, with a diagnostic, until its next event or the next resync.
+   * Longest wait in ms for one engine call, and for a new event subscription to prove live
+   * (default 30 000). A list, identity or subscription past it counts as a lost connection; a
+   * lookup (inspect, status) past it leaves only that container out, with a diagnostic, until its
+   * next event or the next resync. An open event stream has no deadline.
    */
   readonly callTimeout?: number;
   /**
@@ -80,8 +81,8 @@ export interface WatchOptions {
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /**
- * Default of {@link WatchOptions.callTimeout}: 30 s. The one default of every engine call's
- * deadline, in the watch pipeline and in the adapters alike.
+ * Default of {@link WatchOptions.callTimeout}: 30 s. The watch pipeline is the one layer that
+ * bounds engine calls; adapters set no deadline of their own.
  *
  * @example
  * const ms = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;

@@ -36,7 +36,7 @@ import {
   timer,
 } from 'rxjs';
 import type { Action, InspectRequest } from './actions.js';
-import type { EngineAdapter, EngineEvent, EngineInfo } from './adapter.js';
+import type { ContainerDetails, EngineAdapter, EngineEvent, EngineInfo, Inspection, SkippedContainer } from './adapter.js';
 import { backoffDelay } from './backoff.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from './errors.js';
 import type { LifecycleEvent, Portfolio } from './model.js';
@@ -239,7 +239,8 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
     return this.#adapter.events().pipe(
       concatWith(ended),
       connect((events) => {
-        const connected = forkJoin([events.pipe(first((e) => e.type === 'live')), identity]).pipe(
+        const live = events.pipe(first((e) => e.type === 'live'), this.#bounded('the event subscription'));
+        const connected = forkJoin([live, identity]).pipe(
           map((): Action => ({ type: 'connected', at: this.#now() })),
         );
         const relists = connected.pipe(
@@ -279,7 +280,7 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
     );
   }
 
-  /** One list call, told as `listRequested` then `listed`. */
+  /** One list call, told as `listRequested`, then a `diagnosed` per container it skipped, then `listed`. */
   #relist(full: boolean): Observable<Action> {
     return concat(
       defer(() => of<Action>({ type: 'listRequested', full, at: this.#now() })),
@@ -287,7 +288,10 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
         this.#bounded('list'),
         take(1),
         throwIfEmpty(() => new ProtocolError(this.api, 'list', 'the list call returned nothing')),
-        map((summaries): Action => ({ type: 'listed', summaries, at: this.#now() })),
+        mergeMap(({ containers, skipped }): Action[] => [
+          ...skipped.map((s) => this.#skipped(s)),
+          { type: 'listed', summaries: containers, at: this.#now() },
+        ]),
       ),
     );
   }
@@ -299,7 +303,11 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
       this.#bounded(what),
       take(1),
       throwIfEmpty(() => new ProtocolError(this.api, what, 'the lookup answered nothing')),
-      map((details): Action => ({ type: 'inspected', id: r.id, requestSeq: r.seq, details, at: this.#now() })),
+      mergeMap((answer): Action[] => {
+        const details: ContainerDetails | null = isSkipped(answer) ? null : answer;
+        const inspected: Action = { type: 'inspected', id: r.id, requestSeq: r.seq, details, at: this.#now() };
+        return isSkipped(answer) ? [this.#skipped(answer), inspected] : [inspected];
+      }),
       catchError((err: unknown) =>
         of<Action>({
           type: 'lookupFailed',
@@ -310,6 +318,11 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
         }),
       ),
     );
+  }
+
+  /** A container a list or an inspection left out as unreadable, as its diagnostic. */
+  #skipped(s: SkippedContainer): Action {
+    return { type: 'diagnosed', code: s.skipped, id: s.id, message: `skipped ${s.id}: ${s.message}`, at: this.#now() };
   }
 
   /** An engine event as the action it makes; `live` and `resync` drive the session instead. */
@@ -342,6 +355,10 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
       with: () => throwError(() => new EngineUnreachableError(this.api, `${what} timed out after ${ms} ms`)),
     });
   }
+}
+
+function isSkipped(answer: Inspection): answer is SkippedContainer {
+  return answer !== null && 'skipped' in answer;
 }
 
 /**

@@ -6,7 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import { Code, ConnectError, createClient, type CallOptions, type Client } from '@connectrpc/connect';
 import { catchError, defer, Observable, repeat, Subscription, throwError, timer } from 'rxjs';
-import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
+import type {
+  ContainerDetails,
+  ContainerList,
+  EngineAdapter,
+  EngineEvent,
+  EngineInfo,
+  Inspection,
+  SkippedContainer,
+} from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError } from '../../lib/errors.js';
 import { MAX_PID } from '../../lib/reducer.js';
 import { Containers, type Container } from '../../protos/gen/containerd/services/containers/v1/containers_pb.js';
@@ -23,8 +31,6 @@ import {
   grpcEngineError,
   unixSocketPath,
 } from '../grpc.js';
-import { DEFAULT_CALL_TIMEOUT } from '../../lib/options.js';
-import { SkippedContainers } from '../skipped.js';
 import { envelopeEvent, EVENT_TOPICS, topicFilters } from './events.js';
 import { containerName, DEFAULT_NAMESPACE, namespaceFilter, qualify, unqualify } from './names.js';
 import type { ContainerdOptions } from './options.js';
@@ -69,8 +75,8 @@ export interface ContainerdRaw {
  * - `inspect(id)`: `Containers/Get` + `Tasks/Get`.
  * - `info()`: `Introspection/Server` + `Version/Version`.
  *
- * Calls are bounded by `callTimeout` (default 30 s), answers by `maxResponseBytes` (an answer
- * over it is a `ProtocolError` naming the call and the limit).
+ * Answers are bounded by `maxResponseBytes` (an answer over it is a `ProtocolError` naming the
+ * call and the limit); the watch pipeline bounds the calls' time.
  *
  * @example
  * const adapter = createContainerdAdapter('/run/containerd/containerd.sock', { namespaces: ['default'] });
@@ -123,50 +129,33 @@ export function containerdAdapter(
   release: () => void | Promise<void>,
 ): EngineAdapter {
   const { events, namespaces, containers, tasks, introspection, version } = clients;
-  const timeoutMs = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
-  const liveTimeout = options.liveTimeout ?? 10_000;
   const watched = namespaceFilter(options);
-  const skipped = new SkippedContainers();
 
   const engineErrors = <T>(source: Observable<T>): Observable<T> =>
     source.pipe(catchError((err: unknown) => throwError(() => grpcEngineError(err, api, CONTAINERD_TYPE))));
   const unary = (signal: AbortSignal, namespace?: string): CallOptions => ({
     signal,
-    timeoutMs,
     ...(namespace !== undefined && { headers: { 'containerd-namespace': namespace } }),
   });
 
-  /**
-   * Whether a task is alive: an alive status and a PID. A status this client does not know, an
-   * alive one without a PID, or one whose PID is past Linux's maximum, is skipped with a diagnostic.
-   */
-  function isAlive(namespace: string, task: Process): boolean {
-    const id = qualify(namespace, task.containerId || task.id);
-    if (Status[task.status] === undefined) {
-      skipped.skip(id, 'unknown-status', `containerd reports task status ${task.status}, a value this client does not know`);
-      return false;
+  async function listNamespace(namespace: string, signal: AbortSignal): Promise<ContainerList> {
+    const alive: Process[] = [];
+    const skipped: SkippedContainer[] = [];
+    for (const task of (await tasks.list({}, unary(signal, namespace))).tasks) {
+      const skip = unreadableTask(namespace, task);
+      if (skip) skipped.push(skip);
+      else if (ALIVE_STATUSES.has(task.status)) alive.push(task);
     }
-    if (!ALIVE_STATUSES.has(task.status)) return false;
-    if (task.pid > MAX_PID) {
-      skipped.skip(id, 'unreadable-pid', `containerd reports its task ${Status[task.status]} with PID ${task.pid}, outside Linux's range 1..${MAX_PID}`);
-      return false;
-    }
-    if (task.pid > 0) return true;
-    skipped.skip(id, 'no-pid', `containerd reports its task ${Status[task.status]} without a PID`);
-    return false;
-  }
-
-  async function listNamespace(namespace: string, signal: AbortSignal): Promise<ContainerSummary[]> {
-    const alive = (await tasks.list({}, unary(signal, namespace))).tasks.filter((task) => isAlive(namespace, task));
-    if (alive.length === 0) return [];
+    if (alive.length === 0) return { containers: [], skipped };
     const records = (await containers.list({}, unary(signal, namespace))).containers;
     const byId = new Map(records.map((container) => [container.id, container]));
-    return alive.flatMap((task) => {
+    const summaries = alive.flatMap((task) => {
       const container = byId.get(task.containerId || task.id);
       if (!container) return []; // deleted between the two calls: gone anyway
       const details = containerDetails(namespace, container, task);
       return [{ id: details.id, paused: details.paused, details }];
     });
+    return { containers: summaries, skipped };
   }
 
   return {
@@ -174,7 +163,7 @@ export function containerdAdapter(
     api,
 
     events(): Observable<EngineEvent> {
-      return skipped.along(engineErrors(
+      return engineErrors(
         new Observable<EngineEvent>((subscriber) => {
           const marker = `/whalewatcher/marker/${randomBytes(8).toString('hex')}`;
           const filters = topicFilters([...EVENT_TOPICS, marker]);
@@ -215,29 +204,23 @@ export function containerdAdapter(
               .pipe(repeat({ delay: (count) => timer(Math.min(1000, 2 ** count)) }))
               .subscribe({ error: (err: unknown) => subscriber.error(err) }),
           );
-          proving.add(
-            timer(liveTimeout).subscribe(() =>
-              subscriber.error(
-                new EngineUnreachableError(api, `the event subscription did not prove live within ${liveTimeout} ms`),
-              ),
-            ),
-          );
           return subscription;
-        }),
-      ));
-    },
-
-    list(): Observable<readonly ContainerSummary[]> {
-      return engineErrors(
-        fromCall(async (signal) => {
-          const listed = (await namespaces.list({}, unary(signal))).namespaces;
-          const names = listed.map((namespace) => namespace.name).filter(watched);
-          return (await Promise.all(names.map((namespace) => listNamespace(namespace, signal)))).flat();
         }),
       );
     },
 
-    inspect(id: string): Observable<ContainerDetails | null> {
+    list(): Observable<ContainerList> {
+      return engineErrors(
+        fromCall(async (signal) => {
+          const listed = (await namespaces.list({}, unary(signal))).namespaces;
+          const names = listed.map((namespace) => namespace.name).filter(watched);
+          const answers = await Promise.all(names.map((namespace) => listNamespace(namespace, signal)));
+          return { containers: answers.flatMap((a) => a.containers), skipped: answers.flatMap((a) => a.skipped) };
+        }),
+      );
+    },
+
+    inspect(id: string): Observable<Inspection> {
       return engineErrors(
         fromCall(async (signal) => {
           const { namespace, id: containerId } = unqualify(id);
@@ -246,8 +229,10 @@ export function containerdAdapter(
             containers.get({ id: containerId }, unary(signal, namespace)).then((r) => r.container, orNotFound),
             tasks.get({ containerId }, unary(signal, namespace)).then((r) => r.process, orNotFound),
           ]);
-          if (!container || !task || !isAlive(namespace, task)) return null;
-          return containerDetails(namespace, container, task);
+          if (!container || !task) return null;
+          const skip = unreadableTask(namespace, task);
+          if (skip) return skip;
+          return ALIVE_STATUSES.has(task.status) ? containerDetails(namespace, container, task) : null;
         }),
       );
     },
@@ -282,6 +267,23 @@ const MARKER_PAYLOAD = { $typeName: 'google.protobuf.Any', typeUrl: 'google.prot
 
 /** The task states of an alive container: its init process runs or is (being) paused. */
 const ALIVE_STATUSES: ReadonlySet<Status> = new Set([Status.RUNNING, Status.PAUSED, Status.PAUSING]);
+
+/**
+ * Why a task cannot be read, or `undefined` when it can: a status this client does not know, or
+ * an alive one without a PID or with one past Linux's maximum.
+ */
+function unreadableTask(namespace: string, task: Process): SkippedContainer | undefined {
+  const id = qualify(namespace, task.containerId || task.id);
+  const state = Status[task.status];
+  if (state === undefined) {
+    return { skipped: 'unknown-status', id, message: `containerd reports task status ${task.status}, a value this client does not know` };
+  }
+  if (!ALIVE_STATUSES.has(task.status)) return undefined;
+  if (task.pid > MAX_PID) {
+    return { skipped: 'unreadable-pid', id, message: `containerd reports its task ${state} with PID ${task.pid}, outside Linux's range 1..${MAX_PID}` };
+  }
+  return task.pid > 0 ? undefined : { skipped: 'no-pid', id, message: `containerd reports its task ${state} without a PID` };
+}
 
 function containerDetails(namespace: string, container: Container, task: Process): ContainerDetails {
   const labels = { ...container.labels };

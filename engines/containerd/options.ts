@@ -11,6 +11,4 @@ export interface ContainerdOptions extends WatchOptions {
   readonly ignoredNamespaces?: readonly string[];
   /** If given, only these namespaces are watched (still minus the ignored ones). */
   readonly namespaces?: readonly string[];
-  /** How long the event subscription may take to prove itself live, in ms (default 10 000). */
-  readonly liveTimeout?: number;
 }

@@ -2,7 +2,16 @@ import { readFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { Observable, asyncScheduler, catchError, defer, interval, map, throwError, type OperatorFunction } from 'rxjs';
-import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
+import type {
+  ContainerDetails,
+  ContainerList,
+  ContainerSummary,
+  EngineAdapter,
+  EngineEvent,
+  EngineInfo,
+  Inspection,
+  SkippedContainer,
+} from '../../lib/adapter.js';
 import { WrongEngineError } from '../../lib/errors.js';
 import {
   ContainerEventType,
@@ -20,8 +29,6 @@ import {
   grpcEngineError,
   unixSocketPath,
 } from '../grpc.js';
-import { DEFAULT_CALL_TIMEOUT } from '../../lib/options.js';
-import { SkippedContainers } from '../skipped.js';
 import { LookupHints, type LookupHint } from './hints.js';
 import { containerDetails, parseVerboseInfo, sandboxDetails } from './labels.js';
 import type { CriWatchOptions } from './options.js';
@@ -58,7 +65,7 @@ export type CriRuntimeClient = Client<typeof RuntimeService>;
  *   told which one it is; else `ContainerStatus` (plus the pod's status), then `PodSandboxStatus`.
  *
  * Answers are bounded by `maxResponseBytes` (an answer over it is a `ProtocolError` naming the
- * call and the limit); calls by `callTimeout` (default 30 s).
+ * call and the limit); the watch pipeline bounds the calls' time.
  *
  * @example
  * const w = watch(createCriAdapter('/run/containerd/containerd.sock'), options);
@@ -84,7 +91,6 @@ export function criAdapter(
   release: () => void | Promise<void>,
 ): EngineAdapter {
   const type = options.type ?? CRI_ENGINE_TYPE;
-  const timeoutMs = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
   const pollInterval = options.pollInterval ?? 2_000;
   const scheduler = options.scheduler ?? asyncScheduler;
   /**
@@ -96,24 +102,26 @@ export function criAdapter(
   const known = new Map<string, ContainerDetails>();
   /** Sandbox or container, and its pod, of IDs about to be inspected (see {@link LookupHints}). */
   const hints = new LookupHints();
-  const skipped = new SkippedContainers();
   let fallbackNoticed = false;
   let closed = false;
 
   const mapError = <T>(): OperatorFunction<T, T> =>
     catchError((err: unknown) => throwError(() => grpcEngineError(err, api, type)));
-  const call = (signal: AbortSignal) => ({ signal, timeoutMs });
+  const call = (signal: AbortSignal) => ({ signal });
 
-  /** A running container or ready sandbox without a readable PID: not alive, with a diagnostic. */
-  const unreadable = (id: string, what: string, problem = 'no PID'): null =>
-    skipped.skip(id, 'unreadable-status', `the CRI ${what} is alive by its state, but ${problem}`);
+  /** A running container or ready sandbox without a readable PID: not alive, skipped. */
+  const unreadable = (id: string, what: string, problem = 'no PID'): SkippedContainer => ({
+    skipped: 'unreadable-status',
+    id,
+    message: `the CRI ${what} is alive by its state, but ${problem}`,
+  });
 
   /** Verbose status of a container: undefined if there is none, null if not alive. */
   async function containerById(
     id: string,
     signal: AbortSignal,
     pod?: PodSandboxMetadata,
-  ): Promise<ContainerDetails | null | undefined> {
+  ): Promise<Inspection | undefined> {
     const answer = await notFoundAsUndefined(client.containerStatus({ containerId: id, verbose: true }, call(signal)));
     const status = answer?.status;
     if (!answer || !status || status.id !== id) return undefined;
@@ -137,7 +145,7 @@ export function criAdapter(
   }
 
   /** Verbose status of a pod sandbox: undefined if there is none, null if not alive. */
-  async function sandboxById(id: string, signal: AbortSignal): Promise<ContainerDetails | null | undefined> {
+  async function sandboxById(id: string, signal: AbortSignal): Promise<Inspection | undefined> {
     const answer = await notFoundAsUndefined(client.podSandboxStatus({ podSandboxId: id, verbose: true }, call(signal)));
     const status = answer?.status;
     if (!answer || !status || status.id !== id) return undefined;
@@ -282,10 +290,10 @@ export function criAdapter(
           subscription.unsubscribe();
         };
       });
-      return skipped.along(runtimeEvents);
+      return runtimeEvents;
     },
 
-    list(): Observable<readonly ContainerSummary[]> {
+    list(): Observable<ContainerList> {
       return defer(() => {
         const mark = hints.mark();
         return fromCall((signal) =>
@@ -294,24 +302,25 @@ export function criAdapter(
             client.listContainers({ filter: { state: { state: ContainerState.CONTAINER_RUNNING } } }, call(signal)),
           ]),
         ).pipe(
-          map(([pods, containers]): readonly ContainerSummary[] => {
+          map(([pods, containers]): ContainerList => {
             const ready = pods.items.filter((p) => p.state === PodSandboxState.SANDBOX_READY);
             const running = containers.containers.filter((c) => c.state === ContainerState.CONTAINER_RUNNING);
             const alive = new Set([...ready.map((p) => p.id), ...running.map((c) => c.id)]);
             for (const id of known.keys()) if (!alive.has(id)) known.delete(id);
             hints.prune(alive, mark); // a STARTED during the list keeps its hint
             const metadata = new Map(pods.items.map((p) => [p.id, p.metadata]));
-            return [
+            const summaries = [
               ...ready.map((p) => summary(p.id, { sandbox: true })),
               ...running.map((c) => summary(c.id, { sandbox: false, pod: metadata.get(c.podSandboxId) })),
             ];
+            return { containers: summaries, skipped: [] };
           }),
           mapError(),
         );
       });
     },
 
-    inspect(id: string): Observable<ContainerDetails | null> {
+    inspect(id: string): Observable<Inspection> {
       return defer(() => {
         const hint = hints.take(id);
         return fromCall(async (signal) => {

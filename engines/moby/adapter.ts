@@ -1,8 +1,14 @@
 import { Observable, firstValueFrom, forkJoin, fromEvent, map, share, takeUntil } from 'rxjs';
-import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
+import type {
+  ContainerDetails,
+  ContainerList,
+  EngineAdapter,
+  EngineEvent,
+  EngineInfo,
+  Inspection,
+  SkippedContainer,
+} from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WatcherAbortedError } from '../../lib/errors.js';
-import { DEFAULT_CALL_TIMEOUT } from '../../lib/options.js';
-import { SkippedContainers } from '../skipped.js';
 import { type DockerConnection, type Transports, dockerConnection } from './connection.js';
 import { mobyError } from './errors.js';
 import { EventFieldError, MOBY_EVENT_ACTIONS, normalizeMobyEvent } from './events.js';
@@ -26,7 +32,7 @@ export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
  * Options of the Docker/Podman adapter.
  *
  * @example
- * createMobyAdapter('tcp://build-host:2376', { tls: { certPath: '/certs' }, callTimeout: 10_000 });
+ * createMobyAdapter('tcp://build-host:2376', { tls: { certPath: '/certs' } });
  */
 export interface MobyAdapterOptions {
   /** Overrides the engine type (default: detected, `'docker.com'` or `'podman.io'`). */
@@ -38,8 +44,6 @@ export interface MobyAdapterOptions {
   readonly tls?: MobyTlsOptions | boolean;
   /** Keys, known hosts and the remote command for `ssh://` hosts (see {@link MobySshOptions}). */
   readonly ssh?: MobySshOptions;
-  /** Timeout in ms of each list, inspect and info request (default 30 000; the event stream has none), as the common watch option. */
-  readonly callTimeout?: number;
   /**
    * Largest answer read, in bytes (default `DEFAULT_MAX_RESPONSE_BYTES`, 64 MiB), as the common
    * watch option; a longer one fails its call with a `ProtocolError`. Events are bounded one by one.
@@ -83,12 +87,10 @@ class MobyAdapter implements EngineAdapter {
   readonly type: string;
   readonly api: string;
   readonly #typeOption: string | undefined;
-  readonly #timeout: number;
   /** The transports, or why the host is unusable (raised on subscribe); released by close(). */
   readonly #connection: DockerConnection;
   /** In-flight requests and streams, aborted by close(). */
   readonly #inflight = new Set<AbortController>();
-  readonly #skipped = new SkippedContainers();
   /**
    * `/info`, one request for all who ask while it is in flight: a session's start needs it twice
    * (the identity, and the daemon time for the events' `since=`), and dockerd's `/info` is slow.
@@ -99,7 +101,6 @@ class MobyAdapter implements EngineAdapter {
   constructor(connection: DockerConnection, options: MobyAdapterOptions) {
     this.#typeOption = options.type;
     this.type = options.type ?? DOCKER_TYPE;
-    this.#timeout = options.callTimeout ?? DEFAULT_CALL_TIMEOUT;
     this.api = connection.api;
     this.#connection = connection;
     this.#daemonInfo = this.#get('info', '/info').pipe(
@@ -109,14 +110,16 @@ class MobyAdapter implements EngineAdapter {
   }
 
   events(): Observable<EngineEvent> {
-    return this.#skipped.along(this.#daemonEvents());
+    return this.#daemonEvents();
   }
 
-  list(): Observable<readonly ContainerSummary[]> {
-    return this.#get('list', LIST_PATH).pipe(map(({ body }) => toSummaries(this.api, decodeJson(this.api, 'list', body))));
+  list(): Observable<ContainerList> {
+    return this.#get('list', LIST_PATH).pipe(
+      map(({ body }) => ({ containers: toSummaries(this.api, decodeJson(this.api, 'list', body)), skipped: [] })),
+    );
   }
 
-  inspect(id: string): Observable<ContainerDetails | null> {
+  inspect(id: string): Observable<Inspection> {
     const path = `/containers/${encodeURIComponent(id)}/json`;
     return this.#request('inspect', (t, signal) =>
       t.requests.get(path, 'inspect', signal).then(
@@ -142,7 +145,7 @@ class MobyAdapter implements EngineAdapter {
     await this.#connection.release();
   }
 
-  /** The event stream: `live` once the 200 headers are in, then each event; it has no timeout once open. */
+  /** The event stream: `live` once the 200 headers are in, then each event. */
   #daemonEvents(): Observable<EngineEvent> {
     return new Observable<EngineEvent>((subscriber) => {
       const begun = this.#begin(subscriber);
@@ -160,15 +163,11 @@ class MobyAdapter implements EngineAdapter {
         const event = normalizeMobyEvent(msg);
         if (event) subscriber.next(event);
       };
-      // Bound the wait for the stream's response headers (a daemon that accepts and never
-      // answers would otherwise keep the watcher connecting forever); an open stream has no timeout.
-      const headersTimer = this.#timeout > 0 ? setTimeout(() => ac.abort(new TimeoutError()), this.#timeout) : undefined;
       const framer = new JsonStreamFramer();
       this.#since(ac.signal)
         .then((since) =>
           transports.streams.stream(`/events?since=${encodeURIComponent(since)}&filters=${EVENT_FILTERS}`, 'events', ac.signal, {
             headers: () => {
-              clearTimeout(headersTimer);
               if (!done) subscriber.next({ type: 'live' });
             },
             data: (chunk) => {
@@ -187,12 +186,8 @@ class MobyAdapter implements EngineAdapter {
           framer.end().forEach(emit);
           throw new EngineUnreachableError(this.api, 'event stream ended');
         })
-        .catch((err: unknown) => {
-          clearTimeout(headersTimer);
-          fail(this.#streamError(err, ac));
-        });
+        .catch((err: unknown) => fail(this.#streamError(err, ac)));
       return () => {
-        clearTimeout(headersTimer);
         done = true;
         this.#untrack(ac, true);
       };
@@ -214,39 +209,29 @@ class MobyAdapter implements EngineAdapter {
     }
   }
 
-  /** A short request with a timeout, aborted on unsubscribe and close(); errors mapped to the exported classes. */
+  /** A short request, aborted on unsubscribe and close(); errors mapped to the exported classes. */
   #request<T>(what: string, call: (transports: Transports, signal: AbortSignal) => Promise<T>): Observable<T> {
     return new Observable<T>((subscriber) => {
       const begun = this.#begin(subscriber);
       if (!begun) return;
       const { transports, ac } = begun;
-      const promise = call(transports, ac.signal);
-      const timer = this.#timeout > 0 ? setTimeout(() => ac.abort(new TimeoutError()), this.#timeout) : undefined;
-      promise.then(
+      call(transports, ac.signal).then(
         (value) => {
-          clearTimeout(timer);
           this.#untrack(ac, false);
           subscriber.next(value);
           subscriber.complete();
         },
         (err: unknown) => {
-          clearTimeout(timer);
           this.#untrack(ac, false);
           subscriber.error(this.#requestError(err, ac, what));
         },
       );
-      return () => {
-        clearTimeout(timer);
-        this.#untrack(ac, true);
-      };
+      return () => this.#untrack(ac, true);
     });
   }
 
   #requestError(err: unknown, ac: AbortController, what: string): Error {
     const reason: unknown = ac.signal.reason;
-    if (reason instanceof TimeoutError) {
-      return new EngineUnreachableError(this.api, `timed out after ${this.#timeout} ms (${what})`, { cause: err });
-    }
     if (reason instanceof WatcherAbortedError) return reason;
     return mobyError(this.api, err, what);
   }
@@ -271,13 +256,14 @@ class MobyAdapter implements EngineAdapter {
     return sinceFromDate(this.api, ping.headers.date);
   }
 
-  /** An inspection's details; a malformed one is skipped (not alive) with a diagnostic naming the field. */
-  #readable(id: string, answer: unknown): ContainerDetails | null {
+  /** An inspection's details, or for a malformed one (not alive) the skip naming the field. */
+  #readable(id: string, answer: unknown): ContainerDetails | SkippedContainer | null {
     try {
       return toDetails(this.api, answer);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      return this.#skipped.skip(id, 'unreadable-inspection', `its inspection breaks the protocol at ${err.field}: ${err.problem}`);
+      const message = `its inspection breaks the protocol at ${err.field}: ${err.problem}`;
+      return { skipped: 'unreadable-inspection', id, message };
     }
   }
 
@@ -298,5 +284,3 @@ class MobyAdapter implements EngineAdapter {
     if (this.#inflight.delete(ac) && abort) ac.abort(new WatcherAbortedError(this.api, 'unsubscribed'));
   }
 }
-
-class TimeoutError extends Error {}

@@ -1,5 +1,13 @@
 import { Observable, type SchedulerLike, Subject, asyncScheduler, defer, delay, of, throwError } from 'rxjs';
-import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../adapter.js';
+import type {
+  ContainerDetails,
+  ContainerList,
+  EngineAdapter,
+  EngineEvent,
+  EngineInfo,
+  Inspection,
+  SkippedContainer,
+} from '../adapter.js';
 import { EngineUnreachableError } from '../errors.js';
 
 /**
@@ -37,8 +45,8 @@ export interface FakeEngineOptions {
 /**
  * An in-memory container engine that implements the adapter interface, for testing code built
  * on whalewatcher without a real engine. Script container histories with `start`, `stop`,
- * `pause`, `unpause`, `rename`, `restart`; simulate an outage with `crash` and `recover`; count
- * engine calls in `calls`.
+ * `pause`, `unpause`, `rename`, `restart`; simulate an outage with `crash` and `recover`, an
+ * engine answer the adapter cannot read with `garble`; count engine calls in `calls`.
  *
  * @example
  * const engine = new FakeEngine();
@@ -56,6 +64,8 @@ export class FakeEngine implements EngineAdapter {
   closed = false;
 
   readonly #containers = new Map<string, ContainerDetails>();
+  /** Why each garbled container is unreadable (its skip code), by ID. */
+  readonly #garbled = new Map<string, string>();
   readonly #streams = new Set<Subject<EngineEvent>>();
   readonly #options: FakeEngineOptions;
   #nextPid = 1000;
@@ -93,7 +103,13 @@ export class FakeEngine implements EngineAdapter {
 
   /** Ends a container's process (`died`). */
   stop(id: string): void {
+    this.#garbled.delete(id);
     if (this.#containers.delete(id)) this.#emit({ type: 'died', id });
+  }
+
+  /** From now on, lists and inspections describe container `id` unreadably: skipped with `code`, as adapters do. */
+  garble(id: string, code = 'unreadable-inspection'): void {
+    if (this.#containers.has(id)) this.#garbled.set(id, code);
   }
 
   pause(id: string): void {
@@ -160,20 +176,28 @@ export class FakeEngine implements EngineAdapter {
     });
   }
 
-  list(): Observable<readonly ContainerSummary[]> {
+  list(): Observable<ContainerList> {
     return this.#answer(() => {
       this.calls.list++;
-      return this.containers.map((d) =>
-        this.#options.detailedList ? { id: d.id, paused: d.paused, details: d } : { id: d.id, paused: d.paused },
-      );
+      const readable = this.containers.filter((d) => !this.#garbled.has(d.id));
+      return {
+        containers: readable.map((d) =>
+          this.#options.detailedList ? { id: d.id, paused: d.paused, details: d } : { id: d.id, paused: d.paused },
+        ),
+        skipped: [...this.#garbled.keys()].map((gid) => this.#skip(gid)),
+      };
     });
   }
 
-  inspect(id: string): Observable<ContainerDetails | null> {
+  inspect(id: string): Observable<Inspection> {
     return this.#answer(() => {
       this.calls.inspect++;
-      return this.#containers.get(id) ?? null;
+      return this.#garbled.has(id) ? this.#skip(id) : (this.#containers.get(id) ?? null);
     });
+  }
+
+  #skip(id: string): SkippedContainer {
+    return { skipped: this.#garbled.get(id) ?? 'unreadable-inspection', id, message: 'the fake engine garbled it' };
   }
 
   info(): Observable<EngineInfo> {

@@ -8,6 +8,7 @@ import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { createContainerdAdapter } from '../../engines/containerd/index.js';
 import { ctr, describeEngine, enginePid, importTestImage, uniqueName, waitFor } from '../support/engines.js';
 import { CtrContainers } from './containerd-support.js';
+import { inspectAlive, listAlive } from '../support/answers.js';
 
 describeEngine('containerd', 'containerd adapter on containerd 1.7', (endpoint) => {
   const containers = new CtrContainers();
@@ -70,7 +71,7 @@ describeEngine('containerd', 'containerd adapter on containerd 1.7', (endpoint) 
     await containers.run('moby', docker);
     await containers.run('k8s.io', kube);
 
-    const listed = new Map((await lastValueFrom(adapter.list())).map((s) => [s.id, s]));
+    const listed = new Map((await listAlive(adapter)).map((s) => [s.id, s]));
     const mine = [...listed.keys()].filter((id) => id.includes('ww-')).sort();
     assert.deepEqual(mine, [`${ns}/${frozen}`, `${ns}/${web}`, db].sort());
 
@@ -86,12 +87,12 @@ describeEngine('containerd', 'containerd adapter on containerd 1.7', (endpoint) 
     assert.equal(f.paused, true);
     assert.equal(f.details!.name, `${ns}/${frozen}`);
 
-    const inspected = await lastValueFrom(adapter.inspect(`${ns}/${web}`));
+    const inspected = await inspectAlive(adapter, `${ns}/${web}`);
     assert.deepEqual({ ...inspected, raw: undefined }, { ...w, raw: undefined });
-    assert.equal(await lastValueFrom(adapter.inspect(`${ns}/${idle}`)), null);
-    assert.equal(await lastValueFrom(adapter.inspect(`${ns}/${dead}`)), null);
-    assert.equal(await lastValueFrom(adapter.inspect(`${ns}/nonexistent`)), null);
-    assert.equal((await lastValueFrom(adapter.inspect(`${ns}/${frozen}`)))?.paused, true);
+    assert.equal(await inspectAlive(adapter, `${ns}/${idle}`), null);
+    assert.equal(await inspectAlive(adapter, `${ns}/${dead}`), null);
+    assert.equal(await inspectAlive(adapter, `${ns}/nonexistent`), null);
+    assert.equal((await inspectAlive(adapter, `${ns}/${frozen}`))?.paused, true);
   });
 
   it('proves its subscription live with a published marker, then reports what ctr does', async () => {
@@ -110,7 +111,7 @@ describeEngine('containerd', 'containerd adapter on containerd 1.7', (endpoint) 
     assert.ok(updated?.type === 'updated');
     assert.equal(updated.name, `${ns}/after`);
     assert.equal(updated.labels?.['com.docker.compose.project'], 'p9');
-    assert.equal((await lastValueFrom(adapter.inspect(qid)))?.name, `${ns}/after`, 'the exec did not end the container');
+    assert.equal((await inspectAlive(adapter, qid))?.name, `${ns}/after`, 'the exec did not end the container');
     await containers.kill(ns, id);
     await waitFor(() => eventsOf(qid).includes('died'), { what: 'died event' });
   });
@@ -135,7 +136,7 @@ describeEngine('containerd', 'containerd adapter on containerd 1.7', (endpoint) 
     const before = pipes();
     const a = createContainerdAdapter(endpoint());
     const sub = a.events().subscribe({ error: () => undefined });
-    await lastValueFrom(a.list());
+    await listAlive(a);
     assert.ok(pipes() > before, 'the adapter holds a socket while watching');
     sub.unsubscribe();
     await a.close();

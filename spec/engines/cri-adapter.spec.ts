@@ -12,6 +12,7 @@ import { WrongEngineError } from '../../lib/errors.js';
 import { createCriAdapter } from '../../engines/cri/index.js';
 import { CriTestClient, TEST_NAMESPACE } from '../support/cri-client.js';
 import { requireEngine, waitFor } from '../support/engines.js';
+import { inspectAlive, listAlive } from '../support/answers.js';
 
 /** The command line of a process, as separate arguments. */
 function cmdline(pid: number): string[] {
@@ -89,11 +90,11 @@ describe('CRI adapter against containerd 1.7 CRI', function () {
     });
     const expected = [pod.sandboxId, pod.containers['one']!, pod.containers['two']!];
     // A fresh adapter lists without details (two list calls, no status call): the core inspects.
-    const fresh = await lastValueFrom(adapter.list());
+    const fresh = await listAlive(adapter);
     for (const id of expected) assert.deepEqual(fresh.find((s) => s.id === id), { id, paused: false });
-    for (const id of expected) assert.ok(await firstValueFrom(adapter.inspect(id)), `inspects ${id}`);
+    for (const id of expected) assert.ok(await inspectAlive(adapter, id), `inspects ${id}`);
     // What it inspected, it lists with details from then on.
-    const summaries = await lastValueFrom(adapter.list());
+    const summaries = await listAlive(adapter);
     const ours = summaries.filter((s) => s.details?.labels['io.kubernetes.pod.namespace'] === TEST_NAMESPACE);
     const alive = await cri.alive();
     assert.deepEqual(ours.map((s) => s.id).sort(), [...expected].sort());
@@ -121,17 +122,17 @@ describe('CRI adapter against containerd 1.7 CRI', function () {
 
   it('inspects containers and sandboxes; null once stopped or gone', async () => {
     const pod = await cri.runPod({ namespace: TEST_NAMESPACE, name: 'inspect', containers: [{ name: 'c' }] });
-    const c = await firstValueFrom(adapter.inspect(pod.containers['c']!));
+    const c = await inspectAlive(adapter, pod.containers['c']!);
     assert.equal(c?.name, `${TEST_NAMESPACE}/inspect/c`);
     assert.ok(cmdline(c!.pid).some((a) => a.endsWith('sleep')));
-    const sb = await firstValueFrom(adapter.inspect(pod.sandboxId));
+    const sb = await inspectAlive(adapter, pod.sandboxId);
     assert.equal(sb?.name, `${TEST_NAMESPACE}/inspect`);
     assert.notEqual(sb?.pid, c?.pid);
     await cri.stopContainer(pod.containers['c']!);
-    assert.equal(await firstValueFrom(adapter.inspect(pod.containers['c']!)), null);
+    assert.equal(await inspectAlive(adapter, pod.containers['c']!), null);
     await cri.removePod(pod.sandboxId);
-    assert.equal(await firstValueFrom(adapter.inspect(pod.sandboxId)), null);
-    assert.equal(await firstValueFrom(adapter.inspect(pod.containers['c']!)), null);
+    assert.equal(await inspectAlive(adapter, pod.sandboxId), null);
+    assert.equal(await inspectAlive(adapter, pod.containers['c']!), null);
   });
 
   it('streams sandbox and container starts (the core inspects them), and their stops', async () => {
@@ -147,7 +148,7 @@ describe('CRI adapter against containerd 1.7 CRI', function () {
         assert.ok(e.at instanceof Date && Math.abs(e.at.getTime() - Date.now()) < 60_000);
       }
       const details = [];
-      for (const e of started()) details.push(await firstValueFrom(adapter.inspect(e.id)));
+      for (const e of started()) details.push(await inspectAlive(adapter, e.id));
       for (const d of details) assert.ok(cmdline(d!.pid).some((a) => a.endsWith('sleep')), `${d?.name} runs sleep`);
       assert.deepEqual(
         details.map((d) => d?.name),
@@ -255,12 +256,12 @@ describe('CRI adapter against containerd 1.6 CRI (no container events)', functio
     const adapter = createCriAdapter(socket);
     try {
       const pod = await cri.runPod({ namespace: TEST_NAMESPACE, name: 'old', containers: [{ name: 'c' }] });
-      const summaries = await lastValueFrom(adapter.list());
+      const summaries = await listAlive(adapter);
       assert.deepEqual(summaries.find((s) => s.id === pod.containers['c']), { id: pod.containers['c'], paused: false });
-      const c = await firstValueFrom(adapter.inspect(pod.containers['c']!));
+      const c = await inspectAlive(adapter, pod.containers['c']!);
       assert.equal(c?.name, `${TEST_NAMESPACE}/old/c`);
       assert.ok(cmdline(c!.pid).some((a) => a.endsWith('sleep')));
-      assert.equal((await firstValueFrom(adapter.inspect(pod.sandboxId)))?.name, `${TEST_NAMESPACE}/old`);
+      assert.equal((await inspectAlive(adapter, pod.sandboxId))?.name, `${TEST_NAMESPACE}/old`);
       assert.match((await firstValueFrom(adapter.info())).version, /^containerd \S+ \(CRI v1\)$/);
     } finally {
       await adapter.close();

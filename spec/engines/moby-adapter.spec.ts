@@ -9,6 +9,7 @@ import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { WatcherAbortedError } from '../../lib/errors.js';
 import { describeEngine, docker, isProvisioned, uniqueName, waitFor } from '../support/engines.js';
 import { MOBY_ENGINES, engineAnswer, holdingProxy, removeTestContainers, run } from './moby-helpers.js';
+import { inspectAlive, listAlive } from '../support/answers.js';
 
 for (const engine of MOBY_ENGINES) {
   describeEngine(engine.key, `moby adapter on ${engine.title}`, (endpoint) => {
@@ -52,7 +53,7 @@ for (const engine of MOBY_ENGINES) {
     it('lists exactly the running and paused containers', async () => {
       await waitFor(async () => (await docker(endpoint(), 'inspect', '-f', '{{.State.Pid}}', ids[3]!)) === '0', { what: 'exited' });
       const expected = (await engineAnswer(endpoint())).map((c) => ({ id: c.id, paused: c.paused }));
-      const list = [...(await firstValueFrom(adapter.list()))].sort((a, b) => a.id.localeCompare(b.id));
+      const list = [...(await listAlive(adapter))].sort((a, b) => a.id.localeCompare(b.id));
       expect(list).to.deep.equal(expected);
       expect(list.find((c) => c.id === ids[2])).to.deep.equal({ id: ids[2], paused: true });
       expect(list.find((c) => c.id === ids[3])).to.equal(undefined);
@@ -61,18 +62,18 @@ for (const engine of MOBY_ENGINES) {
     it('inspects like docker inspect: name, labels (privileged marker), PID, paused', async () => {
       const answer = await engineAnswer(endpoint());
       for (const id of ids.slice(0, 3)) {
-        const d = await firstValueFrom(adapter.inspect(id));
+        const d = await inspectAlive(adapter, id);
         const c = answer.find((x) => x.id === id)!;
         expect(d).to.deep.include({ id, name: c.name, pid: c.pid, paused: c.paused, labels: c.labels });
         expect((d!.raw as { Id: string }).Id).to.equal(id);
       }
-      if (privileged) expect((await firstValueFrom(adapter.inspect(ids[1]!)))!.labels).to.have.property(PRIVILEGED_LABEL, '');
-      expect((await firstValueFrom(adapter.inspect(ids[0]!)))!.labels).not.to.have.property(PRIVILEGED_LABEL);
+      if (privileged) expect((await inspectAlive(adapter, ids[1]!))!.labels).to.have.property(PRIVILEGED_LABEL, '');
+      expect((await inspectAlive(adapter, ids[0]!))!.labels).not.to.have.property(PRIVILEGED_LABEL);
     });
 
     it('inspects an exited container as null, and a missing one as null', async () => {
-      expect(await firstValueFrom(adapter.inspect(ids[3]!))).to.equal(null);
-      expect(await firstValueFrom(adapter.inspect('0'.repeat(64)))).to.equal(null);
+      expect(await inspectAlive(adapter, ids[3]!)).to.equal(null);
+      expect(await inspectAlive(adapter, '0'.repeat(64))).to.equal(null);
     });
 
     it('streams live, then start, pause, unpause, rename, die, in order', async function () {

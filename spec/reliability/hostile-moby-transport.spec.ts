@@ -18,6 +18,7 @@ import type { Watcher } from '../../lib/watcher.js';
 import { REPO_ROOT, exec, waitFor } from '../support/engines.js';
 import { ProcessGuard, assertEngineError, recordFigure, tick, writeFigures } from '../support/reliability-helpers.js';
 import { type FakeDocker, inspection, startFakeDocker } from '../unit/moby-fakeserver.js';
+import { inspectAlive, listAlive } from '../support/answers.js';
 
 after(() => writeFigures());
 
@@ -227,8 +228,8 @@ describe('reliability: the Docker transport against hostile answers (fake engine
 
     it('an answer within the limit is read whole', async () => {
       fake.containers.set('c1', inspection('c1', 'one', 77));
-      adapter = createMobyAdapter(fake.api, { maxResponseBytes: 4096, callTimeout: CALL_TIMEOUT });
-      expect(await firstValueFrom(adapter.list())).to.deep.equal([{ id: 'c1', paused: false }]);
+      adapter = createMobyAdapter(fake.api, { maxResponseBytes: 4096 });
+      expect(await listAlive(adapter)).to.deep.equal([{ id: 'c1', paused: false }]);
     });
 
     it('an endless list answer at the default limit: a watcher in a child process grows by at most 2 × limit + 100 MiB of RSS, however many attempts', async function () {
@@ -331,9 +332,9 @@ describe('reliability: the Docker transport against hostile answers (fake engine
 
     it('on an inspection, through the adapter (unix socket closed)', async () => {
       route(/^\/containers\/c1\/json/, breakMidBody('close'));
-      adapter = createMobyAdapter(fake.api, { callTimeout: CALL_TIMEOUT });
+      adapter = createMobyAdapter(fake.api);
       const t0 = Date.now();
-      const err = await firstValueFrom(adapter.inspect('c1')).then(
+      const err = await inspectAlive(adapter, 'c1').then(
         () => new Error('inspect() answered'),
         (e: unknown) => e as Error,
       );
@@ -348,10 +349,10 @@ describe('reliability: the Docker transport against hostile answers (fake engine
       it(`on the ${call === 'list' ? 'list' : 'inspection'}, through the adapter (TCP connection reset)`, async () => {
         const engine = await tcpServer(breakMidBody('reset'));
         const api = `tcp://127.0.0.1:${engine.port}`;
-        const tcp = createMobyAdapter(api, { callTimeout: CALL_TIMEOUT, tls: false });
+        const tcp = createMobyAdapter(api, { tls: false });
         try {
           const t0 = Date.now();
-          const answer = call === 'list' ? firstValueFrom(tcp.list()) : firstValueFrom(tcp.inspect('c1'));
+          const answer = call === 'list' ? listAlive(tcp) : inspectAlive(tcp, 'c1');
           const err = await answer.then(
             () => new Error(`${call}() answered`),
             (e: unknown) => e as Error,

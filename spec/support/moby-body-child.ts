@@ -17,6 +17,7 @@ import { firstValueFrom } from 'rxjs';
 import { createMobyAdapter, mobyWatcher } from '../../engines/moby/index.js';
 import { ProtocolError, WhalewatcherError } from '../../lib/errors.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../lib/options.js';
+import { listAlive } from './answers.js';
 
 interface Outcome {
   readonly limit: number;
@@ -60,9 +61,9 @@ if (mode === 'watch') {
 } else if (mode === 'list') {
   for (const arg of rest) {
     const limit = limitOf(arg);
-    const adapter = createMobyAdapter(api!, { maxResponseBytes: limit, callTimeout: 10_000 });
+    const adapter = createMobyAdapter(api!, { maxResponseBytes: limit });
     const t0 = Date.now();
-    const outcome = await firstValueFrom(adapter.list()).then(
+    const outcome = await listAlive(adapter).then(
       (list) => ({ limit, error: 'none', message: `listed ${list.length}`, ms: Date.now() - t0 }),
       (err: unknown) => describe(err, limit, t0),
     );

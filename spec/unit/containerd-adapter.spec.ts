@@ -17,6 +17,7 @@ import { firstValueFrom, lastValueFrom, take, toArray, type Subscription } from 
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from '../../lib/errors.js';
 import { createContainerdAdapter } from '../../engines/containerd/index.js';
+import { watch } from '../../lib/watch.js';
 import { TaskExitSchema, TaskStartSchema } from '../../protos/gen/containerd/events/task_pb.js';
 import { Containers, type Container } from '../../protos/gen/containerd/services/containers/v1/containers_pb.js';
 import { EnvelopeSchema, Events, type Envelope } from '../../protos/gen/containerd/services/events/v1/events_pb.js';
@@ -26,6 +27,7 @@ import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
 import { ProcessSchema, Status, type Process } from '../../protos/gen/containerd/types/task_pb.js';
 import { activeResources } from '../support/reliability-helpers.js';
+import { inspectAlive, listAlive } from '../support/answers.js';
 
 interface FakeNamespace {
   containers: Container[];
@@ -209,13 +211,17 @@ describe('containerd adapter (fake engine)', function () {
       await eventually(() => assert.equal(fake.openStreams, 0));
     });
 
-    it('fails when the subscription never proves live', async () => {
+    it('a subscription that never proves live fails the watch at callTimeout (the pipeline bounds the wait)', async () => {
       fake.subscribeLag = 60_000;
-      const slow = createContainerdAdapter(fake.socket, { liveTimeout: 300 });
+      const w = watch(createContainerdAdapter(fake.socket), { callTimeout: 300, backoff: false });
       try {
-        await assert.rejects(firstValueFrom(slow.events()), (err: unknown) => err instanceof EngineUnreachableError);
+        await assert.rejects(w.ready(), (err: unknown) => {
+          assert.ok(err instanceof EngineUnreachableError, String(err));
+          assert.match(err.message, /the event subscription timed out after 300 ms/);
+          return true;
+        });
       } finally {
-        await slow.close();
+        await w.close();
       }
     });
   });
@@ -232,7 +238,7 @@ describe('containerd adapter (fake engine)', function () {
       fake.add('idle', 'c9', {});
       fake.add('moby', 'm1', {}, { pid: 31, status: Status.RUNNING });
       fake.add('k8s.io', 'k1', {}, { pid: 41, status: Status.RUNNING });
-      const summaries = await lastValueFrom(adapter.list());
+      const summaries = await listAlive(adapter);
       const byId = new Map(summaries.map((s) => [s.id, s]));
       assert.deepEqual([...byId.keys()].sort(), ['c1', 'c2', 'c3', 'prod/c1']);
       assert.deepEqual(
@@ -250,23 +256,20 @@ describe('containerd adapter (fake engine)', function () {
   });
 
   describe("PIDs past Linux's maximum", () => {
-    it('leave the container out of lists and inspections, with an unreadable-pid diagnostic each', async () => {
+    it('leave the container out of lists and inspections, skipped as unreadable-pid', async () => {
       fake.add('default', 'ok', {}, { pid: 4_194_304, status: Status.RUNNING });
       fake.add('default', 'huge', {}, { pid: 4_194_305, status: Status.RUNNING });
       const seen: EngineEvent[] = [];
       const sub = adapter.events().subscribe((e) => seen.push(e));
       try {
         await eventually(() => assert.deepEqual(seen, [{ type: 'live' }]));
-        const summaries = await lastValueFrom(adapter.list());
-        assert.deepEqual(summaries.map((s) => [s.id, s.details?.pid]), [['ok', 4_194_304]]);
-        assert.equal(await lastValueFrom(adapter.inspect('huge')), null);
-        assert.equal((await lastValueFrom(adapter.inspect('ok')))?.pid, 4_194_304);
-        const notices = seen.filter((e) => e.type === 'diagnostic');
-        assert.deepEqual(notices.map((e) => e.type === 'diagnostic' && [e.code, e.id]), [
-          ['unreadable-pid', 'huge'],
-          ['unreadable-pid', 'huge'],
-        ]);
-        assert.match((notices[0] as { message: string }).message, /PID 4194305, outside Linux's range 1\.\.4194304/);
+        const { containers, skipped } = await lastValueFrom(adapter.list());
+        assert.deepEqual(containers.map((s) => [s.id, s.details?.pid]), [['ok', 4_194_304]]);
+        assert.deepEqual(skipped.map((s) => [s.skipped, s.id]), [['unreadable-pid', 'huge']]);
+        assert.match(skipped[0]!.message, /PID 4194305, outside Linux's range 1\.\.4194304/);
+        assert.deepEqual(await lastValueFrom(adapter.inspect('huge')), skipped[0]);
+        assert.equal((await inspectAlive(adapter, 'ok'))?.pid, 4_194_304);
+        assert.deepEqual(seen, [{ type: 'live' }], 'nothing on the event stream');
       } finally {
         sub.unsubscribe();
       }
@@ -278,14 +281,14 @@ describe('containerd adapter (fake engine)', function () {
       fake.add('default', 'c1', { big: 'x'.repeat(4096) }, { pid: 11, status: Status.RUNNING });
       const bounded = createContainerdAdapter(fake.socket, { maxResponseBytes: 1024 });
       try {
-        await assert.rejects(lastValueFrom(bounded.list()), (err: unknown) => {
+        await assert.rejects(listAlive(bounded), (err: unknown) => {
           assert.ok(err instanceof ProtocolError, String(err));
           assert.equal(err.endpoint, fake.socket);
           assert.equal(err.field, 'containerd.services.containers.v1.Containers/List answer');
           assert.match(err.message, /maxResponseBytes \(1024 bytes\)/);
           return true;
         });
-        assert.equal((await lastValueFrom(adapter.list())).length, 1, 'the default limit lets it through');
+        assert.equal((await listAlive(adapter)).length, 1, 'the default limit lets it through');
       } finally {
         await bounded.close();
       }
@@ -297,7 +300,7 @@ describe('containerd adapter (fake engine)', function () {
       fake.add('prod', 'c1', { 'nerdctl/name': 'db' }, { pid: 21, status: Status.PAUSED });
       fake.add('prod', 'c2', {});
       fake.add('prod', 'c3', {}, { pid: 23, status: Status.STOPPED });
-      const details = await lastValueFrom(adapter.inspect('prod/c1'));
+      const details = await inspectAlive(adapter, 'prod/c1');
       assert.equal(details?.name, 'prod/db');
       assert.equal(details?.pid, 21);
       assert.equal(details?.paused, true);
@@ -305,10 +308,10 @@ describe('containerd adapter (fake engine)', function () {
       assert.equal(raw.namespace, 'prod');
       assert.equal(raw.container.id, 'c1');
       assert.equal(raw.task.pid, 21);
-      assert.equal(await lastValueFrom(adapter.inspect('prod/c2')), null);
-      assert.equal(await lastValueFrom(adapter.inspect('prod/c3')), null);
-      assert.equal(await lastValueFrom(adapter.inspect('nope')), null);
-      assert.equal(await lastValueFrom(adapter.inspect('moby/c1')), null);
+      assert.equal(await inspectAlive(adapter, 'prod/c2'), null);
+      assert.equal(await inspectAlive(adapter, 'prod/c3'), null);
+      assert.equal(await inspectAlive(adapter, 'nope'), null);
+      assert.equal(await inspectAlive(adapter, 'moby/c1'), null);
     });
   });
 
@@ -336,7 +339,7 @@ describe('containerd adapter (fake engine)', function () {
       await new Promise<void>((r) => server.listen(socket, r));
       const a = createContainerdAdapter(socket);
       try {
-        await assert.rejects(lastValueFrom(a.list()), (err: unknown) => err instanceof WrongEngineError);
+        await assert.rejects(listAlive(a), (err: unknown) => err instanceof WrongEngineError);
       } finally {
         await a.close();
         server.closeAllConnections();

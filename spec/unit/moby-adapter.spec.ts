@@ -8,9 +8,11 @@ import { firstValueFrom, lastValueFrom, type Subscription } from 'rxjs';
 import { PRIVILEGED_LABEL, createMobyAdapter } from '../../engines/moby/adapter.js';
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from '../../lib/errors.js';
+import { watch } from '../../lib/watch.js';
 import { waitFor } from '../support/engines.js';
 import { activeResources } from '../support/reliability-helpers.js';
 import { type FakeDocker, inspection, startFakeDocker } from './moby-fakeserver.js';
+import { inspectAlive, listAlive } from '../support/answers.js';
 
 
 /** Collects what an events() subscription delivers. */
@@ -30,7 +32,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
 
   beforeEach(async () => {
     fake = await startFakeDocker();
-    adapter = createMobyAdapter(fake.api, { callTimeout: 2000 });
+    adapter = createMobyAdapter(fake.api);
   });
   afterEach(async () => {
     await adapter.close();
@@ -69,35 +71,30 @@ describe('moby adapter (fake engine on a unix socket)', () => {
     });
 
     it('lists running and paused containers with the status filter', async () => {
-      const list = await firstValueFrom(adapter.list());
+      const list = await listAlive(adapter);
       expect(list).to.deep.equal([{ id: 'c1', paused: false }, { id: 'c2', paused: true }]);
       const url = new URL(fake.requests.find((r) => r.startsWith('/containers/json'))!, 'http://x');
       expect(JSON.parse(url.searchParams.get('filters')!)).to.deep.equal({ status: ['running', 'paused'] });
     });
 
     it('inspects: name without the slash, labels, privileged marker, PID, paused, raw', async () => {
-      const c1 = await firstValueFrom(adapter.inspect('c1'));
+      const c1 = await inspectAlive(adapter, 'c1');
       expect(c1).to.deep.include({ id: 'c1', name: 'web-1', labels: { 'com.docker.compose.project': 'shop' }, pid: 101, paused: false });
       expect(c1!.raw).to.deep.equal(fake.containers.get('c1'));
-      const c2 = await firstValueFrom(adapter.inspect('c2'));
+      const c2 = await inspectAlive(adapter, 'c2');
       expect(c2).to.deep.include({ name: 'db-1', labels: { [PRIVILEGED_LABEL]: '' }, pid: 102, paused: true });
     });
 
     it('gives null for a container without PID and for a gone one', async () => {
-      expect(await firstValueFrom(adapter.inspect('c3'))).to.equal(null);
-      expect(await firstValueFrom(adapter.inspect('nope'))).to.equal(null);
+      expect(await inspectAlive(adapter, 'c3')).to.equal(null);
+      expect(await inspectAlive(adapter, 'nope')).to.equal(null);
     });
 
-    it('skips a malformed inspection as not alive, with a diagnostic naming the field on the event stream', async () => {
-      const { events, sub } = collect(adapter);
-      await fake.nextEventStream();
+    it('answers a malformed inspection with a skip naming the field', async () => {
       fake.containers.set('bad', inspection('bad', 'bad', 0, { State: { Pid: 'abc' } }));
-      expect(await firstValueFrom(adapter.inspect('bad'))).to.equal(null);
-      sub.unsubscribe();
-      const skipped = events.filter((e) => e.type === 'diagnostic');
-      expect(skipped).to.have.length(1);
-      expect(skipped[0]).to.include({ code: 'unreadable-inspection', id: 'bad' });
-      expect((skipped[0] as { message: string }).message).to.contain('State.Pid').and.contain('"abc"');
+      const answer = await firstValueFrom(adapter.inspect('bad'));
+      expect(answer).to.include({ skipped: 'unreadable-inspection', id: 'bad' });
+      expect((answer as { message: string }).message).to.contain('State.Pid').and.contain('"abc"');
     });
   });
 
@@ -194,16 +191,6 @@ describe('moby adapter (fake engine on a unix socket)', () => {
       await waitFor(() => fake.connections() === 0, { what: 'no connections', timeoutMs: 3_000, intervalMs: 5 });
     });
 
-    it('uses no request timeout on the stream', async () => {
-      const short = createMobyAdapter(fake.api, { callTimeout: 50 });
-      const { events, errors, sub } = collect(short);
-      await fake.nextEventStream();
-      await new Promise((r) => setTimeout(r, 200));
-      expect(errors).to.deep.equal([]);
-      expect(events).to.deep.equal([{ type: 'live' }]);
-      sub.unsubscribe();
-      await short.close();
-    });
   });
 
   describe('close', () => {
@@ -214,8 +201,8 @@ describe('moby adapter (fake engine on a unix socket)', () => {
       const a = createMobyAdapter(fake.api);
       const { sub } = collect(a);
       await fake.nextEventStream();
-      await firstValueFrom(a.list());
-      await firstValueFrom(a.inspect('c1'));
+      await listAlive(a);
+      await inspectAlive(a, 'c1');
       await firstValueFrom(a.info());
       expect(fake.connections()).to.be.greaterThan(0);
       await a.close();
@@ -227,7 +214,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
 
     it('aborts an in-flight request', async () => {
       fake.intercept = (req) => req.url!.startsWith('/containers/json'); // never answers
-      const pending = lastValueFrom(adapter.list()).catch((e: unknown) => e);
+      const pending = listAlive(adapter).catch((e: unknown) => e);
       await waitFor(() => fake.connections() > 0, { what: 'request', timeoutMs: 3_000, intervalMs: 5 });
       await adapter.close();
       expect((await pending) as Error).to.have.property('name', 'WatcherAbortedError');
@@ -236,14 +223,17 @@ describe('moby adapter (fake engine on a unix socket)', () => {
   });
 
   describe('errors', () => {
-    it('times out a request that gets no answer', async () => {
-      fake.intercept = (req) => req.url!.startsWith('/info');
-      const slow = createMobyAdapter(fake.api, { callTimeout: 100 });
-      const err = await firstValueFrom(slow.info()).catch((e: unknown) => e);
-      expect(err).to.be.instanceOf(EngineUnreachableError);
-      expect((err as EngineUnreachableError).reason).to.match(/timed out/);
-      await slow.close();
-    });
+    for (const [call, path] of [['info', '/version'], ['the event subscription', '/events']] as const) {
+      it(`leaves the time of a call to the watch pipeline: ${call} unanswered fails the watch at callTimeout, the request aborted`, async () => {
+        fake.intercept = (req) => req.url!.startsWith(path);
+        const w = watch(createMobyAdapter(fake.api), { callTimeout: 100, backoff: false });
+        const err = await w.ready().catch((e: unknown) => e);
+        expect(err).to.be.instanceOf(EngineUnreachableError);
+        expect((err as EngineUnreachableError).reason).to.contain(`${call} timed out after 100 ms`);
+        await w.close();
+        await waitFor(() => fake.connections() === 0, { what: 'no connections', timeoutMs: 3_000, intervalMs: 5 });
+      });
+    }
 
     it('reports an HTTP server without the Docker API as WrongEngineError', async () => {
       fake.intercept = (_req, res) => {
@@ -252,7 +242,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
         return true;
       };
       expect(await firstValueFrom(adapter.info()).catch((e: unknown) => e)).to.be.instanceOf(WrongEngineError);
-      expect(await firstValueFrom(adapter.list()).catch((e: unknown) => e)).to.be.instanceOf(WrongEngineError);
+      expect(await listAlive(adapter).catch((e: unknown) => e)).to.be.instanceOf(WrongEngineError);
     });
 
     it('reports a non-JSON answer as ProtocolError or WrongEngineError', async () => {
@@ -260,7 +250,7 @@ describe('moby adapter (fake engine on a unix socket)', () => {
         res.end('<html>hello</html>');
         return true;
       };
-      expect(await firstValueFrom(adapter.list()).catch((e: unknown) => e)).to.be.instanceOf(ProtocolError);
+      expect(await listAlive(adapter).catch((e: unknown) => e)).to.be.instanceOf(ProtocolError);
       expect(await firstValueFrom(adapter.info()).catch((e: unknown) => e)).to.be.instanceOf(WrongEngineError);
     });
   });
@@ -271,7 +261,7 @@ describe('moby adapter: unreachable and wrong engines', () => {
 
   it('no such socket → EngineUnreachableError', async () => {
     const a = createMobyAdapter(`unix://${join(dir, 'missing.sock')}`);
-    const err = await firstValueFrom(a.list()).catch((e: unknown) => e);
+    const err = await listAlive(a).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(EngineUnreachableError).and.include({ reason: 'no such socket', endpoint: `unix://${join(dir, 'missing.sock')}` });
     const events = await firstValueFrom(a.events()).catch((e: unknown) => e);
     expect(events).to.be.instanceOf(EngineUnreachableError);
@@ -310,7 +300,7 @@ describe('moby adapter: unreachable and wrong engines', () => {
     await new Promise<void>((r) => server.listen(sock, r));
     const a = createMobyAdapter(`unix://${sock}`);
     try {
-      expect(await firstValueFrom(a.list()).catch((e: unknown) => e)).to.be.instanceOf(WrongEngineError);
+      expect(await listAlive(a).catch((e: unknown) => e)).to.be.instanceOf(WrongEngineError);
     } finally {
       await a.close();
       await new Promise((r) => server.close(r));
@@ -320,7 +310,7 @@ describe('moby adapter: unreachable and wrong engines', () => {
   it('an unusable host → error on subscribe, not on creation', async () => {
     const a = createMobyAdapter('ftp://me@somewhere');
     expect(a.api).to.equal('ftp://me@somewhere');
-    const err = await firstValueFrom(a.list()).catch((e: unknown) => e);
+    const err = await listAlive(a).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(WrongEngineError).and.have.property('endpoint', 'ftp://me@somewhere');
     await a.close();
   });

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { NEVER, Observable, Subject, filter, firstValueFrom, of, throwError } from 'rxjs';
-import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent } from '../../lib/adapter.js';
+import type { ContainerDetails, ContainerList, EngineAdapter, EngineEvent, Inspection } from '../../lib/adapter.js';
 import { MAX_PID } from '../../lib/reducer.js';
 import { watch } from '../../lib/watch.js';
 import type { Diagnostic, Watcher } from '../../lib/watcher.js';
@@ -37,13 +37,13 @@ class ScriptedEngine implements EngineAdapter {
       return s;
     });
   }
-  list(): Observable<readonly ContainerSummary[]> {
-    return of(this.alive.map((id) => ({ id, paused: false })));
+  list(): Observable<ContainerList> {
+    return of({ containers: this.alive.map((id) => ({ id, paused: false })), skipped: [] });
   }
-  inspect(id: string): Observable<ContainerDetails | null> {
+  inspect(id: string): Observable<Inspection> {
     this.inspected.set(id, (this.inspected.get(id) ?? 0) + 1);
     const answer = this.answers.get(id)?.() ?? of(d(id, 100));
-    return new Observable<ContainerDetails | null>((o) => {
+    return new Observable<Inspection>((o) => {
       this.active++;
       const s = answer.subscribe(o);
       return () => {

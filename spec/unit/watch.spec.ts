@@ -22,7 +22,7 @@ const d = (id: string, pid: number, more: Partial<ContainerDetails> = {}): Conta
   ...more,
 });
 
-/** An adapter whose every method is a scripted (marble) observable. */
+/** An adapter whose every method is a scripted (marble) observable; its lists skip nothing. */
 function scripted(parts: {
   events: () => Observable<EngineEvent>;
   list: () => Observable<readonly ContainerSummary[]>;
@@ -34,7 +34,7 @@ function scripted(parts: {
     api: 'test://engine',
     closed: false,
     events: parts.events,
-    list: parts.list,
+    list: () => parts.list().pipe(map((containers) => ({ containers, skipped: [] }))),
     inspect: parts.inspect ?? (() => NEVER),
     info: parts.info ?? (() => of({ id: 'e1', version: 'Scripted 1' })),
     async close() {
@@ -289,6 +289,26 @@ describe('watcher surface', () => {
     engine.stop('w');
     expect(projects).to.deep.equal([['web'], ['web'], ['db', 'web'], ['db']]);
     expect(containers).to.deep.equal([false, true, undefined]);
+    await w.close();
+  });
+
+  it('tells containers a list or an inspection skipped as unreadable on diagnostics$, and leaves them out', async () => {
+    const engine = new FakeEngine();
+    engine.start({ id: 'ok' });
+    engine.start({ id: 'bad' });
+    engine.garble('bad', 'unknown-status');
+    const w = watch(engine, { resyncInterval: 0 });
+    const diagnostics: Array<[string, string | undefined, string]> = [];
+    w.diagnostics$.subscribe((d) => diagnostics.push([d.code, d.id, d.message]));
+    const synced = await w.ready();
+    expect(synced.containerTotal).to.equal(1);
+    expect(diagnostics).to.deep.equal([['unknown-status', 'bad', 'skipped bad: the fake engine garbled it']]);
+    const newcomer = engine.start({ id: 'late' });
+    engine.garble(newcomer);
+    engine.start({ id: 'after' });
+    await firstValueFrom(w.portfolio$.pipe(filter((p) => !!p.container('after'))));
+    expect(w.portfolio.containerTotal).to.equal(2);
+    expect(diagnostics.at(-1)).to.deep.equal(['unreadable-inspection', 'late', 'skipped late: the fake engine garbled it']);
     await w.close();
   });
 
