@@ -132,11 +132,13 @@ function replaced(c: readonly unknown[], i: number, value: unknown): unknown[] {
   return next;
 }
 
-function trieDelete<V>(node: Trie<V>, key: string, hash: number, shift = 0): Trie<V> {
+/** The trie without `key`; with `only`, only if `key` maps to it (one walk, not a get and a delete). */
+function trieDelete<V>(node: Trie<V>, key: string, hash: number, only?: V, shift = 0): Trie<V> {
   const c = node.content;
   if (shift >= LAST) {
     for (let i = 0; i < c.length; i += 2) {
       if (c[i] !== key) continue;
+      if (only !== undefined && c[i + 1] !== only) return node;
       sizeChanged = true;
       return new Node(0, 0, [...c.slice(0, i), ...c.slice(i + 2)]);
     }
@@ -145,7 +147,7 @@ function trieDelete<V>(node: Trie<V>, key: string, hash: number, shift = 0): Tri
   const bit = 1 << ((hash >>> shift) & 31);
   if (node.dataMap & bit) {
     const i = 2 * popcount(node.dataMap & (bit - 1));
-    if (c[i] !== key) return node;
+    if (c[i] !== key || (only !== undefined && c[i + 1] !== only)) return node;
     sizeChanged = true;
     const next = new Array<unknown>(c.length - 2);
     for (let x = 0; x < i; x++) next[x] = c[x];
@@ -155,7 +157,7 @@ function trieDelete<V>(node: Trie<V>, key: string, hash: number, shift = 0): Tri
   if (!(node.nodeMap & bit)) return node;
   const j = c.length - 1 - popcount(node.nodeMap & (bit - 1));
   const sub = c[j] as Node;
-  const updated = trieDelete(sub, key, hash, shift + 5);
+  const updated = trieDelete(sub, key, hash, only, shift + 5);
   if (updated === sub) return node;
   if (updated.nodeMap !== 0 || updated.content.length !== 2) {
     return new Node(node.dataMap, node.nodeMap, replaced(c, j, updated));
@@ -233,8 +235,7 @@ function renamed(names: Trie<string>, c: Container, old: Container | undefined):
 }
 
 function unnamed(names: Trie<string>, c: Container): Trie<string> {
-  const h = stringHash(c.name);
-  return trieGet(names, c.name, h) === c.id ? trieDelete(names, c.name, h) : names;
+  return trieDelete(names, c.name, stringHash(c.name), c.id);
 }
 
 /**
