@@ -1,16 +1,20 @@
 import { parseArgs } from 'node:util';
 
 /**
+ * The kinds of engine the command watches, one per engine flag.
+ *
+ * @example
+ * const kind: EngineKind = 'containerd'; // --containerd PATH
+ */
+export type EngineKind = 'docker' | 'containerd' | 'cri';
+
+/**
  * The engines given on the command line, by kind, in the order given.
  *
  * @example
  * parseCli(['--cri', '/run/crio/crio.sock']).engines; // { docker: [], containerd: [], cri: ['/run/crio/crio.sock'] }
  */
-export interface EngineArgs {
-  readonly docker: readonly string[];
-  readonly containerd: readonly string[];
-  readonly cri: readonly string[];
-}
+export type EngineArgs = Readonly<Record<EngineKind, readonly string[]>>;
 
 /**
  * What the command line asks for.

@@ -2,15 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DockerContextError, currentDockerContext, readDockerContext } from '../engines/moby/context.js';
 import type { MobyTlsOptions } from '../engines/moby/host.js';
-import type { EngineArgs } from './args.js';
-
-/**
- * The kinds of engine the command watches, one per engine flag.
- *
- * @example
- * const kind: EngineKind = 'containerd'; // --containerd PATH
- */
-export type EngineKind = 'docker' | 'containerd' | 'cri';
+import type { EngineArgs, EngineKind } from './args.js';
 
 /**
  * One engine to watch: its kind, endpoint and where that came from.

@@ -6,15 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Code, ConnectError, createClient, type CallOptions, type Client } from '@connectrpc/connect';
 import { catchError, defer, Observable, repeat, Subscription, throwError, timer } from 'rxjs';
-import type {
-  ContainerDetails,
-  ContainerList,
-  EngineAdapter,
-  EngineEvent,
-  EngineInfo,
-  Inspection,
-  SkippedContainer,
-} from '../../lib/adapter.js';
+import type { ContainerDetails, ContainerList, EngineAdapter, EngineEvent, EngineInfo, Inspection, SkippedContainer } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError } from '../../lib/errors.js';
 import { MAX_PID } from '../../lib/reducer.js';
 import { Containers, type Container } from '../../protos/gen/containerd/services/containers/v1/containers_pb.js';
@@ -24,13 +16,7 @@ import { Namespaces } from '../../protos/gen/containerd/services/namespaces/v1/n
 import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js';
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
 import { Status, type Process } from '../../protos/gen/containerd/types/task_pb.js';
-import {
-  createUnixGrpcTransport,
-  fromCall,
-  fromServerStream,
-  grpcEngineError,
-  unixSocketPath,
-} from '../grpc.js';
+import { createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
 import { envelopeEvent, EVENT_TOPICS, topicFilters } from './events.js';
 import { containerName, DEFAULT_NAMESPACE, namespaceFilter, qualify, unqualify } from './names.js';
 import type { ContainerdOptions } from './options.js';

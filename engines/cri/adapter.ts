@@ -2,16 +2,7 @@ import { readFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { Observable, asyncScheduler, catchError, defer, interval, map, throwError, type OperatorFunction } from 'rxjs';
-import type {
-  ContainerDetails,
-  ContainerList,
-  ContainerSummary,
-  EngineAdapter,
-  EngineEvent,
-  EngineInfo,
-  Inspection,
-  SkippedContainer,
-} from '../../lib/adapter.js';
+import type { ContainerDetails, ContainerList, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo, Inspection, SkippedContainer } from '../../lib/adapter.js';
 import { WrongEngineError } from '../../lib/errors.js';
 import {
   ContainerEventType,
@@ -21,14 +12,7 @@ import {
   type ContainerEventResponse,
   type PodSandboxMetadata,
 } from '../../protos/gen/runtime/v1/api_pb.js';
-import {
-  abortOnNextTurn,
-  createUnixGrpcTransport,
-  fromCall,
-  fromServerStream,
-  grpcEngineError,
-  unixSocketPath,
-} from '../grpc.js';
+import { abortOnNextTurn, createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
 import { LookupHints, type LookupHint } from './hints.js';
 import { containerDetails, parseVerboseInfo, sandboxDetails } from './labels.js';
 import type { CriWatchOptions } from './options.js';

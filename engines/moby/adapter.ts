@@ -1,13 +1,5 @@
 import { Observable, firstValueFrom, forkJoin, fromEvent, map, share, takeUntil } from 'rxjs';
-import type {
-  ContainerDetails,
-  ContainerList,
-  EngineAdapter,
-  EngineEvent,
-  EngineInfo,
-  Inspection,
-  SkippedContainer,
-} from '../../lib/adapter.js';
+import type { ContainerDetails, ContainerList, EngineAdapter, EngineEvent, EngineInfo, Inspection, SkippedContainer } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WatcherAbortedError } from '../../lib/errors.js';
 import { type DockerConnection, type Transports, dockerConnection } from './connection.js';
 import { mobyError } from './errors.js';

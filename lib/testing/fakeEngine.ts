@@ -1,13 +1,5 @@
 import { Observable, type SchedulerLike, Subject, asyncScheduler, defer, delay, of, throwError } from 'rxjs';
-import type {
-  ContainerDetails,
-  ContainerList,
-  EngineAdapter,
-  EngineEvent,
-  EngineInfo,
-  Inspection,
-  SkippedContainer,
-} from '../adapter.js';
+import type { ContainerDetails, ContainerList, EngineAdapter, EngineEvent, EngineInfo, Inspection, SkippedContainer } from '../adapter.js';
 import { EngineUnreachableError } from '../errors.js';
 
 /**

@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { create } from '@bufbuild/protobuf';
-import {
-  CRI_ANNOTATION_PREFIX,
-  CRI_CONTAINER_NAME_LABEL,
-  CRI_POD_NAME_LABEL,
-  CRI_POD_NAMESPACE_LABEL,
-  CRI_POD_UID_LABEL,
-  CRI_SANDBOX_LABEL,
-  containerDetails,
-  parseVerboseInfo,
-  sandboxDetails,
-} from '../../engines/cri/labels.js';
+import { containerDetails, parseVerboseInfo, sandboxDetails } from '../../engines/cri/labels.js';
+import { CRI_ANNOTATION_PREFIX, CRI_CONTAINER_NAME_LABEL, CRI_POD_NAME_LABEL, CRI_POD_NAMESPACE_LABEL, CRI_POD_UID_LABEL, CRI_SANDBOX_LABEL } from '../../engines/cri/labels.js';
 import {
   ContainerStatusSchema,
   PodSandboxMetadataSchema,
