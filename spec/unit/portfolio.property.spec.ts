@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import type { Container } from '../../lib/model.js';
-import { PortfolioSnapshot, stringHash } from '../../lib/portfolio.js';
+import { stringHash } from '../../lib/hashTrie.js';
+import { PortfolioSnapshot } from '../../lib/portfolio.js';
 
 const runs = Number(process.env.WHALEWATCHER_PROPERTY_RUNS ?? 1000);
 
