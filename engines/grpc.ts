@@ -83,6 +83,9 @@ export function createUnixGrpcTransport(socketPath: string, options: UnixGrpcTra
     baseUrl: 'http://localhost',
     sessionManager: sessions,
     readMaxBytes: limit,
+    // The project's protos declare only what the adapters read: the many fields engines send
+    // beyond them are skipped while decoding instead of being copied into each message's `$unknown`.
+    binaryOptions: { readUnknownFields: false },
     interceptors: [answerSizeErrors(limit)],
   });
   return { transport, socketPath, close: () => sessions.close() };
@@ -133,17 +136,24 @@ function answerSizeErrors(limit: number): Interceptor {
     }
     if (!res.stream) return res;
     const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        try {
-          yield* messages;
-        } catch (err) {
-          throw mark(err);
-        }
-      })(),
-    };
+    return { ...res, message: { [Symbol.asyncIterator]: () => markingErrors(messages[Symbol.asyncIterator](), mark) } };
   };
+}
+
+/**
+ * `iterator`, its failures passed through `mark`. A plain iterator rather than an async generator
+ * around `yield*`: a server stream's every message goes through it, and a generator layer costs
+ * several promise turns per message.
+ */
+function markingErrors<T>(iterator: AsyncIterator<T>, mark: (err: unknown) => unknown): AsyncIterator<T> {
+  const fail = (err: unknown): never => {
+    throw mark(err);
+  };
+  const wrapped: AsyncIterator<T> = { next: (...args) => iterator.next(...args).catch(fail) };
+  const { return: end, throw: raise } = iterator;
+  if (end) wrapped.return = (value) => end.call(iterator, value).catch(fail);
+  if (raise) wrapped.throw = (err) => raise.call(iterator, err).catch(fail);
+  return wrapped;
 }
 
 /**
