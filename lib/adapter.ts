@@ -86,8 +86,12 @@ export type Inspection = ContainerDetails | SkippedContainer | null;
  * Raw engine events as adapters report them, already normalized to the core's vocabulary.
  * `at` is the engine's own event time where it gives one.
  *
+ * - `subscribed` (optional): from this moment on, everything that happens will be reported once
+ *   the subscription is live (the engine replays from a point in time, as Docker's `since=`).
+ *   The core may list from here on, while the subscription connects.
  * - `live`: the event subscription is live; anything that happens from now on is reported.
- *   Adapters emit it once per subscription, before any other event; the core lists only after it.
+ *   Adapters emit it once per subscription, before any change event; the core lists only after
+ *   it (or after `subscribed`), and counts the session as connected only once it came.
  * - `started`: a container (re)started; the core inspects it, unless `details` came along.
  * - `died`: the container's initial process ended (not an exec'd process); `pid` if the engine tells.
  * - `paused` / `unpaused`: freezer state changes.
@@ -101,6 +105,7 @@ export type Inspection = ContainerDetails | SkippedContainer | null;
  * const e: EngineEvent = { type: 'died', id: '3f4e…', at: new Date() };
  */
 export type EngineEvent =
+  | { readonly type: 'subscribed' }
   | { readonly type: 'live' }
   | { readonly type: 'started'; readonly id: string; readonly at?: Date; readonly details?: ContainerDetails }
   | { readonly type: 'died'; readonly id: string; readonly at?: Date; readonly pid?: number }
@@ -155,7 +160,7 @@ export interface EngineAdapter {
   readonly type: string;
   /** The endpoint as the user gave it. */
   readonly api: string;
-  /** Raw events; emits `{ type: 'live' }` first, once the subscription is live. Errors when the stream breaks. */
+  /** Raw events; emits `{ type: 'live' }` before any change, once the subscription is live. Errors when the stream breaks. */
   events(): Observable<EngineEvent>;
   /** Alive (running or paused) containers and the unreadable ones left out, in one emission, then completes. */
   list(): Observable<ContainerList>;

@@ -25,8 +25,8 @@ import {
   queueScheduler,
   retry,
   scan,
+  shareReplay,
   skipWhile,
-  startWith,
   switchMap,
   take,
   tap,
@@ -221,9 +221,9 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
   }
 
   /**
-   * One connection as a stream of actions: the engine's events; once they are live and the
-   * engine's identity is known, `connected` and the lists (first, on `resync` events, and every
-   * resync interval); and the lookups the reducer asks for. Errors when any engine-wide part
+   * One connection as a stream of actions: the engine's events; once they are live, the lists
+   * (first, on `resync` events, and every resync interval); once the engine's identity is known
+   * too, `connected`; and the lookups the reducer asks for. Errors when any engine-wide part
    * breaks (events, list, identity); a lookup that fails costs only its container.
    */
   #session(): Observable<Action> {
@@ -239,12 +239,21 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
     return this.#adapter.events().pipe(
       concatWith(ended),
       connect((events) => {
-        const live = events.pipe(first((e) => e.type === 'live'), this.#bounded('the event subscription'));
+        const live = events.pipe(
+          first((e) => e.type === 'live'),
+          this.#bounded('the event subscription'),
+          shareReplay({ bufferSize: 1, refCount: true }),
+        );
         const connected = forkJoin([live, identity]).pipe(
           map((): Action => ({ type: 'connected', at: this.#now() })),
+          shareReplay({ bufferSize: 1, refCount: true }),
         );
-        const relists = connected.pipe(
-          switchMap((action) =>
+        // The first list goes out as soon as the events are covered (`subscribed` or `live`),
+        // while the subscription and the identity may still be on their way; its answer is told
+        // once `connected` is.
+        const covered = events.pipe(first((e) => e.type === 'subscribed' || e.type === 'live'));
+        const relists = covered.pipe(
+          switchMap(() =>
             merge(
               of(false),
               events.pipe(
@@ -256,13 +265,11 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
                     map((n) => fullResyncEvery > 0 && (n + 1) % fullResyncEvery === 0),
                   )
                 : [],
-            ).pipe(
-              coalesceMap((full) => this.#relist(full), (a, b) => a || b),
-              startWith(action),
-            ),
+            ).pipe(coalesceMap((full) => this.#relist(full, connected), (a, b) => a || b)),
           ),
         );
         return merge(
+          connected,
           events.pipe(
             map((e) => this.#toAction(e)),
             filter((a): a is Action => a !== undefined),
@@ -280,15 +287,22 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
     );
   }
 
-  /** One list call, told as `listRequested`, then a `diagnosed` per container it skipped, then `listed`. */
-  #relist(full: boolean): Observable<Action> {
+  /**
+   * One list call, told as `listRequested`, then (once `connected` was told) a `diagnosed` per
+   * container it skipped, then `listed`.
+   */
+  #relist(full: boolean, connected: Observable<Action>): Observable<Action> {
     return concat(
       defer(() => of<Action>({ type: 'listRequested', full, at: this.#now() })),
-      defer(() => this.#adapter.list()).pipe(
-        this.#bounded('list'),
-        take(1),
-        throwIfEmpty(() => new ProtocolError(this.api, 'list', 'the list call returned nothing')),
-        mergeMap(({ containers, skipped }): Action[] => [
+      forkJoin([
+        defer(() => this.#adapter.list()).pipe(
+          this.#bounded('list'),
+          take(1),
+          throwIfEmpty(() => new ProtocolError(this.api, 'list', 'the list call returned nothing')),
+        ),
+        connected,
+      ]).pipe(
+        mergeMap(([{ containers, skipped }]): Action[] => [
           ...skipped.map((s) => this.#skipped(s)),
           { type: 'listed', summaries: containers, at: this.#now() },
         ]),
@@ -325,11 +339,12 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
     return { type: 'diagnosed', code: s.skipped, id: s.id, message: `skipped ${s.id}: ${s.message}`, at: this.#now() };
   }
 
-  /** An engine event as the action it makes; `live` and `resync` drive the session instead. */
+  /** An engine event as the action it makes; `subscribed`, `live` and `resync` drive the session instead. */
   #toAction(e: EngineEvent): Action | undefined {
-    const at = e.type === 'live' || e.type === 'resync' || e.type === 'diagnostic' ? undefined : e.at;
+    const at = e.type === 'subscribed' || e.type === 'live' || e.type === 'resync' || e.type === 'diagnostic' ? undefined : e.at;
     const stamp = at ? { at, engineAt: at } : { at: this.#now() };
     switch (e.type) {
+      case 'subscribed':
       case 'live':
       case 'resync':
         return undefined;

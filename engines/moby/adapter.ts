@@ -137,7 +137,12 @@ class MobyAdapter implements EngineAdapter {
     await this.#connection.release();
   }
 
-  /** The event stream: `live` once the 200 headers are in, then each event. */
+  /**
+   * The event stream: `subscribed` at once, `live` once the 200 headers are in, then each event.
+   * The stream is asked with `since=` a daemon time no later than this subscription (see
+   * {@link #since}) and dockerd replays what happened from then on, so the core may list while
+   * the stream connects.
+   */
   #daemonEvents(): Observable<EngineEvent> {
     return new Observable<EngineEvent>((subscriber) => {
       const begun = this.#begin(subscriber);
@@ -156,12 +161,11 @@ class MobyAdapter implements EngineAdapter {
         if (event) subscriber.next(event);
       };
       const framer = new JsonStreamFramer();
-      this.#since(ac.signal)
+      const subscribed = performance.now();
+      this.#since(subscribed, ac.signal)
         .then((since) =>
           transports.streams.stream(`/events?since=${encodeURIComponent(since)}&filters=${EVENT_FILTERS}`, 'events', ac.signal, {
-            headers: () => {
-              if (!done) subscriber.next({ type: 'live' });
-            },
+            headers: () => done || subscriber.next({ type: 'live' }),
             data: (chunk) => {
               let framed: unknown[];
               try {
@@ -179,6 +183,7 @@ class MobyAdapter implements EngineAdapter {
           throw new EngineUnreachableError(this.api, 'event stream ended');
         })
         .catch((err: unknown) => fail(this.#streamError(err, ac)));
+      subscriber.next({ type: 'subscribed' });
       return () => {
         done = true;
         this.#untrack(ac, true);
@@ -235,17 +240,19 @@ class MobyAdapter implements EngineAdapter {
   }
 
   /**
-   * The daemon's current time, for `since=`: dockerd answers the `/events` headers before it
-   * subscribes, and replays what happened since this time from its event buffer, closing the gap.
+   * The `since=` of a stream subscribed at `subscribed` (`performance.now()`): a daemon time no
+   * later than that moment, so that dockerd replays from its event buffer everything that happened
+   * after it. The daemon's clock read in `/info` (shared with the identity) is at most as late as
+   * its answer, so that time minus the wait for the answer is early enough.
    */
-  async #since(signal: AbortSignal): Promise<string> {
+  async #since(subscribed: number, signal: AbortSignal): Promise<string> {
     // An abort rejects with EmptyError; #requestError() tells the abort's reason from `signal`.
     const info = await firstValueFrom(this.#daemonInfo.pipe(takeUntil(fromEvent(signal, 'abort'))));
-    const since = sinceFromInfo(this.api, info);
+    const since = sinceFromInfo(this.api, info, performance.now() - subscribed);
     if (since) return since;
-    // No SystemTime: fall back to the HTTP Date header (whole seconds), one second earlier.
+    // No SystemTime: fall back to the HTTP Date header (whole seconds).
     const ping = await this.#usable().requests.get('/_ping', 'ping', signal);
-    return sinceFromDate(this.api, ping.headers.date);
+    return sinceFromDate(this.api, ping.headers.date, performance.now() - subscribed);
   }
 
   /** An inspection's details, or for a malformed one (not alive) the skip naming the field. */

@@ -83,31 +83,35 @@ export function toInfo(api: string, version: unknown, info: unknown, type?: stri
 }
 
 /**
- * The daemon's current time from its `/info` answer (`SystemTime`), in the
- * `<seconds>.<nanoseconds>` form that both dockerd and Podman accept for `/events?since=`;
- * `undefined` when `/info` has no readable `SystemTime` (then the HTTP `Date` header serves, see
- * {@link sinceFromDate}). An `/info` that is no object is a `WrongEngineError`.
+ * The daemon's time from its `/info` answer (`SystemTime`), made `earlierByMs` and one more
+ * millisecond early, in the `<seconds>.<nanoseconds>` form that both dockerd and Podman accept for
+ * `/events?since=`; `undefined` when `/info` has no readable `SystemTime` (then the HTTP `Date`
+ * header serves, see {@link sinceFromDate}). An `/info` that is no object is a `WrongEngineError`.
  *
  * @example
- * sinceFromInfo(api, { SystemTime: '2024-01-02T03:04:05.123456789Z' }); // '1704164645.123456789'
+ * sinceFromInfo(api, { SystemTime: '2024-01-02T03:04:05.123456789Z' }, 9); // '1704164645.113456789'
  */
-export function sinceFromInfo(api: string, info: unknown): string | undefined {
+export function sinceFromInfo(api: string, info: unknown, earlierByMs = 0): string | undefined {
   if (!isObject(info)) throw new WrongEngineError(api, DOCKER_TYPE, 'an HTTP server without the Docker API (/info)');
   const systemTime = info['SystemTime'];
-  return typeof systemTime === 'string' ? unixTimestamp(systemTime) : undefined;
+  const ns = typeof systemTime === 'string' ? unixNanoseconds(systemTime) : undefined;
+  if (ns === undefined) return undefined;
+  const since = ns - BigInt(Math.ceil(earlierByMs + 1)) * 1_000_000n;
+  return `${since / 1_000_000_000n}.${String(since % 1_000_000_000n).padStart(9, '0')}`;
 }
 
 /**
- * The `since=` value from an HTTP `Date` header (whole seconds), one second early; a missing or
- * unreadable header is a `ProtocolError` at `SystemTime`, the field that was missing first.
+ * The `since=` value from an HTTP `Date` header (whole seconds), at least one second and
+ * `earlierByMs` early; a missing or unreadable header is a `ProtocolError` at `SystemTime`, the
+ * field that was missing first.
  *
  * @example
  * sinceFromDate(api, 'Tue, 02 Jan 2024 03:04:05 GMT'); // '1704164644'
  */
-export function sinceFromDate(api: string, date: string | undefined): string {
+export function sinceFromDate(api: string, date: string | undefined, earlierByMs = 0): string {
   const ms = date ? Date.parse(date) : NaN;
   if (Number.isNaN(ms)) throw protocolError(api, 'SystemTime', date, 'the daemon time (or a Date header)');
-  return String(Math.floor(ms / 1000) - 1);
+  return String(Math.floor((ms - earlierByMs) / 1000) - 1);
 }
 
 /**
@@ -172,12 +176,12 @@ export function toDetails(api: string, raw: unknown): ContainerDetails | null {
  * RFC 3339 (with nanoseconds, any offset) to the `<seconds>.<nanoseconds>` form that both
  * dockerd and Podman accept for `since=` (dockerd 20.10 rejects RFC 3339 with nanoseconds).
  */
-function unixTimestamp(rfc3339: string): string | undefined {
+function unixNanoseconds(rfc3339: string): bigint | undefined {
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/i.exec(rfc3339.trim());
   if (!m) return undefined;
   const ms = Date.parse(`${m[1]}${m[3]}`);
   if (Number.isNaN(ms)) return undefined;
-  return `${Math.floor(ms / 1000)}.${(m[2] ?? '').padEnd(9, '0').slice(0, 9)}`;
+  return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0').slice(0, 9));
 }
 
 /** Docker's `/version` names the engine in `Components`; Podman's says "Podman Engine". */

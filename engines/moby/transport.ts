@@ -99,15 +99,15 @@ export interface HttpAnswer {
 }
 
 /**
- * What a {@link MobyTransport.stream} hands the answer of a stream to: `headers()` once the 200
- * headers are in, then `data()` per chunk. Either may throw; the transport then destroys the
+ * What a {@link MobyTransport.stream} hands the answer of a stream to: `headers()` (if given) once
+ * the 200 headers are in, then `data()` per chunk. Either may throw; the transport then destroys the
  * response and rejects with what it threw.
  *
  * @example
  * const sink: StreamSink = { headers: () => console.log('live'), data: (chunk) => framer.write(chunk) };
  */
 export interface StreamSink {
-  headers(): void;
+  headers?(): void;
   data(chunk: Buffer): void;
 }
 
@@ -197,7 +197,7 @@ export class MobyTransport {
     return this.#exchange<void>(path, call, signal, (res, settle) => {
       let size = 0;
       try {
-        sink.headers();
+        sink.headers?.();
       } catch (err) {
         settle.fail(err);
         return;

@@ -115,16 +115,19 @@ describe('moby adapter (fake engine on a unix socket)', () => {
       const { events, errors, sub } = collect(adapter);
       const res = await fake.nextEventStream();
       const url = new URL(fake.requests.find((r) => r.startsWith('/events'))!, 'http://x');
-      expect(url.searchParams.get('since')).to.equal(`${Date.UTC(2024, 0, 2, 3, 4, 5) / 1000}.123456789`);
+      // The daemon's time, made as early as the wait for /info (and 1 ms more), never later.
+      const since = Number(url.searchParams.get('since'));
+      const daemon = Date.UTC(2024, 0, 2, 3, 4, 5) / 1000 + 0.123456789;
+      expect(since).to.be.lessThan(daemon - 0.0009).and.greaterThan(daemon - 1);
       expect(JSON.parse(url.searchParams.get('filters')!)).to.deep.equal({
         type: ['container'],
         event: ['start', 'die', 'died', 'pause', 'unpause', 'rename'],
       });
-      await waitFor(() => events.length === 1, { what: 'live', timeoutMs: 3_000, intervalMs: 5 });
-      expect(events).to.deep.equal([{ type: 'live' }]);
+      await waitFor(() => events.length === 2, { what: 'live', timeoutMs: 3_000, intervalMs: 5 });
+      expect(events).to.deep.equal([{ type: 'subscribed' }, { type: 'live' }]);
       res.write(`${ev('start', 'c1')}\n${ev('exec_start: sh', 'c1')}\n${ev('rename', 'c1', { name: 'new' })}\n`);
-      await waitFor(() => events.length === 3, { what: 'events', timeoutMs: 3_000, intervalMs: 5 });
-      expect(events.slice(1)).to.deep.equal([
+      await waitFor(() => events.length === 4, { what: 'events', timeoutMs: 3_000, intervalMs: 5 });
+      expect(events.slice(2)).to.deep.equal([
         { type: 'started', id: 'c1', at: new Date(1_700_000_000_000) },
         { type: 'updated', id: 'c1', name: 'new', at: new Date(1_700_000_000_000) },
       ]);
@@ -150,9 +153,9 @@ describe('moby adapter (fake engine on a unix socket)', () => {
           res.write(part);
           await new Promise((r) => setImmediate(r));
         }
-        await waitFor(() => events.length === 5 || errors.length > 0, { what: 'events', timeoutMs: 3_000, intervalMs: 5 });
+        await waitFor(() => events.length === 6 || errors.length > 0, { what: 'events', timeoutMs: 3_000, intervalMs: 5 });
         expect(errors).to.deep.equal([]);
-        expect(events.map((e) => e.type)).to.deep.equal(['live', 'started', 'paused', 'unpaused', 'died']);
+        expect(events.map((e) => e.type)).to.deep.equal(['subscribed', 'live', 'started', 'paused', 'unpaused', 'died']);
         sub.unsubscribe();
       });
     }
@@ -161,13 +164,13 @@ describe('moby adapter (fake engine on a unix socket)', () => {
       const first = collect(adapter);
       (await fake.nextEventStream(1)).write(`${ev('start', 'c1')}\nthis is not JSON\n`);
       await waitFor(() => first.errors.length > 0, { what: 'error', timeoutMs: 3_000, intervalMs: 5 });
-      expect(first.events.map((e) => e.type)).to.deep.equal(['live', 'started']);
+      expect(first.events.map((e) => e.type)).to.deep.equal(['subscribed', 'live', 'started']);
       expect(first.errors[0]).to.be.instanceOf(ProtocolError).and.include({ field: 'events stream' });
 
       const second = collect(adapter);
       (await fake.nextEventStream(2)).end(`${ev('die', 'c1')}\n`);
       await waitFor(() => second.errors.length > 0, { what: 'error', timeoutMs: 3_000, intervalMs: 5 });
-      expect(second.events.map((e) => e.type)).to.deep.equal(['live', 'died']);
+      expect(second.events.map((e) => e.type)).to.deep.equal(['subscribed', 'live', 'died']);
       expect(second.errors[0]).to.be.instanceOf(EngineUnreachableError);
     });
 
@@ -263,7 +266,7 @@ describe('moby adapter: unreachable and wrong engines', () => {
     const a = createMobyAdapter(`unix://${join(dir, 'missing.sock')}`);
     const err = await listAlive(a).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(EngineUnreachableError).and.include({ reason: 'no such socket', endpoint: `unix://${join(dir, 'missing.sock')}` });
-    const events = await firstValueFrom(a.events()).catch((e: unknown) => e);
+    const events = await lastValueFrom(a.events()).catch((e: unknown) => e);
     expect(events).to.be.instanceOf(EngineUnreachableError);
     await a.close();
   });

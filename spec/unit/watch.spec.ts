@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { NEVER, Observable, Subject, concat, filter, firstValueFrom, from, map, of, skip, take, throwError, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo } from '../../lib/adapter.js';
+import type { ContainerDetails, ContainerSummary, EngineAdapter, EngineEvent, EngineInfo, Inspection } from '../../lib/adapter.js';
 import { EngineUnreachableError, WatcherAbortedError, WrongEngineError } from '../../lib/errors.js';
 import type { Portfolio } from '../../lib/model.js';
 import { selectContainer } from '../../lib/operators/selectContainer.js';
@@ -26,7 +26,7 @@ const d = (id: string, pid: number, more: Partial<ContainerDetails> = {}): Conta
 function scripted(parts: {
   events: () => Observable<EngineEvent>;
   list: () => Observable<readonly ContainerSummary[]>;
-  inspect?: (id: string) => Observable<ContainerDetails | null>;
+  inspect?: (id: string) => Observable<Inspection>;
   info?: () => Observable<EngineInfo>;
 }): EngineAdapter & { closed: boolean } {
   return {
@@ -67,6 +67,29 @@ describe('watch pipeline (virtual time)', () => {
       expectSubscriptions(events.subscriptions).toBe('^');
       expectSubscriptions(list.subscriptions).toBe('---^-!');
       expectSubscriptions(inspect.subscriptions).toBe('-----^!');
+    });
+  });
+
+  it('lists from `subscribed` on, and applies the answer once the subscription is live', () => {
+    ts.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const events = cold<EngineEvent>('s---l', { s: { type: 'subscribed' }, l: live });
+      const list = cold<readonly ContainerSummary[]>('-(a|)', { a: [{ id: 'c1', paused: false }] });
+      const inspect = cold<ContainerDetails | null>('-(a|)', { a: d('c1', 42) });
+      const w = watch(scripted({ events: () => events, list: () => list, inspect: () => inspect }), { resyncInterval: 0, scheduler: ts });
+      expectObservable(w.portfolio$.pipe(take(1), map(names))).toBe('-----(a|)', { a: ['c1/42'] });
+      expectSubscriptions(list.subscriptions).toBe('^!');
+      expectSubscriptions(inspect.subscriptions).toBe('----^!');
+    });
+  });
+
+  it('an exit told while a list sent at `subscribed` is in flight wins over its answer', () => {
+    ts.run(({ cold, expectObservable }) => {
+      const died: EngineEvent = { type: 'died', id: 'c2', at: new Date(0) };
+      const events = cold<EngineEvent>('s-ld', { s: { type: 'subscribed' }, l: live, d: died });
+      const list = cold<readonly ContainerSummary[]>('----(a|)', { a: [{ id: 'c1', paused: false }, { id: 'c2', paused: false }] });
+      const inspect = (id: string) => cold<ContainerDetails | null>('-(a|)', { a: d(id, 42) });
+      const w = watch(scripted({ events: () => events, list: () => list, inspect }), { resyncInterval: 0, scheduler: ts });
+      expectObservable(w.portfolio$.pipe(take(1), map(names))).toBe('-----(a|)', { a: ['c1/42'] });
     });
   });
 
@@ -244,16 +267,19 @@ describe('watcher surface', () => {
     await w.close();
   });
 
-  it('asks the engine identity alongside the event subscription, and lists once both are in', async () => {
+  it('asks the engine identity alongside the event subscription, lists once the events are live, and syncs once the identity is in', async () => {
     const info = new Subject<EngineInfo>();
     let listed = false;
+    const engine = new FakeEngine();
+    engine.start({ id: 'c1' });
     const w = watch(
       scripted({
         events: () => concat(of(live), NEVER),
         list: () => {
           listed = true;
-          return of([]);
+          return of([{ id: 'c1', paused: false }]);
         },
+        inspect: (id) => engine.inspect(id),
         info: () => info,
       }),
     );
@@ -261,12 +287,14 @@ describe('watcher surface', () => {
     const pending = w.ready().then(() => (ready = true));
     await new Promise(setImmediate);
     expect(info.observed, 'the identity is asked at once').to.equal(true);
-    expect(listed, 'a list before the engine is known').to.equal(false);
+    expect(listed, 'the list goes out while the identity is on its way').to.equal(true);
+    expect(engine.calls.inspect, 'the answer waits for the identity').to.equal(0);
     expect(ready, 'ready before the identity is known').to.equal(false);
     info.next({ id: 'e1', version: 'Podman Engine 4', type: 'podman.io' });
     info.complete();
+    const synced = await w.ready();
     await pending;
-    expect(listed).to.equal(true);
+    expect(synced.containerTotal).to.equal(1);
     expect(w.type).to.equal('podman.io');
     await w.close();
   });
