@@ -141,7 +141,6 @@ export async function syncPhases(inner: EngineAdapter): Promise<Record<string, n
 /** One way to sync an engine, timed: milliseconds and the containers it found. */
 export type Contender = (endpoint: string) => Promise<{ ms: number; n: number }>;
 
-/** Runs of each contender: one untimed round, then `repetitions` rounds in rotating order. */
 /**
  * Runs each contender once untimed, then `repetitions` rounds in rotating order; every run's
  * time and count per contender.
