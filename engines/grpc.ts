@@ -417,3 +417,18 @@ export function grpcEngineError(err: unknown, endpoint: string, expected: string
       return new ProtocolError(endpoint, 'gRPC status', `${Code[err.code]}: ${err.rawMessage}`, options);
   }
 }
+
+/**
+ * A call's answer, or `undefined` when the server answered NotFound; any other failure as is.
+ *
+ * @example
+ * const status = await notFoundAsUndefined(client.containerStatus({ containerId: id }, { signal }));
+ */
+export async function notFoundAsUndefined<T>(answer: Promise<T>): Promise<T | undefined> {
+  try {
+    return await answer;
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.NotFound) return undefined;
+    throw err;
+  }
+}

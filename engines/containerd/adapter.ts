@@ -4,7 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { Code, ConnectError, createClient, type CallOptions, type Client } from '@connectrpc/connect';
+import { createClient, type CallOptions, type Client } from '@connectrpc/connect';
 import { catchError, defer, Observable, repeat, Subscription, throwError, timer } from 'rxjs';
 import type { ContainerDetails, ContainerList, EngineAdapter, EngineEvent, EngineInfo, Inspection, SkippedContainer } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError } from '../../lib/errors.js';
@@ -16,7 +16,7 @@ import { Namespaces } from '../../protos/gen/containerd/services/namespaces/v1/n
 import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js';
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
 import { Status, type Process } from '../../protos/gen/containerd/types/task_pb.js';
-import { createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
+import { createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, notFoundAsUndefined, unixSocketPath } from '../grpc.js';
 import { envelopeEvent, EVENT_TOPICS, topicFilters } from './events.js';
 import { containerName, DEFAULT_NAMESPACE, namespaceFilter, qualify, unqualify } from './names.js';
 import type { ContainerdOptions } from './options.js';
@@ -212,8 +212,8 @@ export function containerdAdapter(
           const { namespace, id: containerId } = unqualify(id);
           if (!watched(namespace)) return null;
           const [container, task] = await Promise.all([
-            containers.get({ id: containerId }, unary(signal, namespace)).then((r) => r.container, orNotFound),
-            tasks.get({ containerId }, unary(signal, namespace)).then((r) => r.process, orNotFound),
+            notFoundAsUndefined(containers.get({ id: containerId }, unary(signal, namespace))).then((r) => r?.container),
+            notFoundAsUndefined(tasks.get({ containerId }, unary(signal, namespace))).then((r) => r?.process),
           ]);
           if (!container || !task) return null;
           const skip = unreadableTask(namespace, task);
@@ -282,9 +282,4 @@ function containerDetails(namespace: string, container: Container, task: Process
     paused: task.status === Status.PAUSED || task.status === Status.PAUSING,
     raw,
   };
-}
-
-function orNotFound(err: unknown): undefined {
-  if (err instanceof ConnectError && err.code === Code.NotFound) return undefined;
-  throw err;
 }

@@ -12,7 +12,7 @@ import {
   type ContainerEventResponse,
   type PodSandboxMetadata,
 } from '../../protos/gen/runtime/v1/api_pb.js';
-import { abortOnNextTurn, createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, unixSocketPath } from '../grpc.js';
+import { abortOnNextTurn, createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, notFoundAsUndefined, unixSocketPath } from '../grpc.js';
 import { LookupHints, type LookupHint } from './hints.js';
 import { containerDetails, parseVerboseInfo, sandboxDetails } from './labels.js';
 import type { CriWatchOptions } from './options.js';
@@ -338,16 +338,6 @@ export function criAdapter(
       await release();
     },
   };
-}
-
-/** Resolves NotFound answers to undefined; anything else as is. */
-async function notFoundAsUndefined<T>(answer: Promise<T>): Promise<T | undefined> {
-  try {
-    return await answer;
-  } catch (err) {
-    if (err instanceof ConnectError && err.code === Code.NotFound) return undefined;
-    throw err;
-  }
 }
 
 /** The engine host's name: its `/etc/hostname` seen through `/proc/<pid>/root`, else this host's. */

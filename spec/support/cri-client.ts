@@ -7,8 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
-import { createUnixGrpcTransport, unixSocketPath } from '../../engines/grpc.js';
+import { createClient } from '@connectrpc/connect';
+import { createUnixGrpcTransport, notFoundAsUndefined, unixSocketPath } from '../../engines/grpc.js';
 import {
   ContainerState,
   NamespaceMode,
@@ -141,13 +141,13 @@ export class CriTestClient {
 
   /** Stops a pod's sandbox and all its containers. Idempotent. */
   async stopPod(sandboxId: string): Promise<void> {
-    await ignoreNotFound(this.client.stopPodSandbox({ podSandboxId: sandboxId }, this.opts));
+    await notFoundAsUndefined(this.client.stopPodSandbox({ podSandboxId: sandboxId }, this.opts));
   }
 
   /** Stops and removes a pod with its containers. Idempotent. */
   async removePod(sandboxId: string): Promise<void> {
     await this.stopPod(sandboxId);
-    await ignoreNotFound(this.client.removePodSandbox({ podSandboxId: sandboxId }, this.opts));
+    await notFoundAsUndefined(this.client.removePodSandbox({ podSandboxId: sandboxId }, this.opts));
   }
 
   /** Removes every pod in the given Kubernetes namespaces (test cleanup, also of killed runs). */
@@ -170,13 +170,13 @@ export class CriTestClient {
     );
     for (const pod of items) {
       if (pod.state !== PodSandboxState.SANDBOX_READY || !inScope.has(pod.id)) continue;
-      const answer = await ignoreNotFound(this.client.podSandboxStatus({ podSandboxId: pod.id, verbose: true }, this.opts));
+      const answer = await notFoundAsUndefined(this.client.podSandboxStatus({ podSandboxId: pod.id, verbose: true }, this.opts));
       if (answer) alive.set(pod.id, { pid: parseVerboseInfo(answer.info).pid, sandbox: true });
     }
     const { containers } = await this.client.listContainers({}, this.opts);
     for (const c of containers) {
       if (c.state !== ContainerState.CONTAINER_RUNNING || !inScope.has(c.podSandboxId)) continue;
-      const answer = await ignoreNotFound(this.client.containerStatus({ containerId: c.id, verbose: true }, this.opts));
+      const answer = await notFoundAsUndefined(this.client.containerStatus({ containerId: c.id, verbose: true }, this.opts));
       if (answer) alive.set(c.id, { pid: parseVerboseInfo(answer.info).pid, sandbox: false });
     }
     return alive;
@@ -237,14 +237,5 @@ export class CriTestClient {
   /** Releases the connection. */
   close(): Promise<void> {
     return this.transport.close();
-  }
-}
-
-async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
-  try {
-    return await p;
-  } catch (err) {
-    if (err instanceof ConnectError && err.code === Code.NotFound) return undefined;
-    throw err;
   }
 }

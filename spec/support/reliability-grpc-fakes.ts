@@ -19,17 +19,7 @@ import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
 import { listenOnUnixSocket } from './unix-socket-server.js';
 import { ProcessSchema, type Process, type Status } from '../../protos/gen/containerd/types/task_pb.js';
-import {
-  ContainerEventResponseSchema,
-  ContainerSchema,
-  ContainerState,
-  ContainerStatusSchema,
-  PodSandboxSchema,
-  PodSandboxState,
-  PodSandboxStatusSchema,
-  RuntimeService,
-  type ContainerEventResponse,
-} from '../../protos/gen/runtime/v1/api_pb.js';
+import { ContainerEventResponseSchema, ContainerSchema, ContainerState, ContainerStatusSchema, PodSandboxSchema, PodSandboxState, PodSandboxStatusSchema, RuntimeService, type ContainerEventResponse } from '../../protos/gen/runtime/v1/api_pb.js';
 
 /** A queue-backed server stream that ends when the call aborts or `fail` is called. */
 class StreamHub<T> {
