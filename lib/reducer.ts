@@ -45,10 +45,14 @@ export interface WatchState {
   readonly seq: number;
   readonly portfolio: PortfolioSnapshot;
   /**
-   * `down` without a live connection; `listing` until the connection's first list lands;
-   * `inspecting` until the inspections that list asked for are in; then `synced`.
+   * `down` without a connection; `listing` until the connection's first list lands;
+   * `inspecting` until the inspections that list asked for are in and the connection is
+   * established (see {@link WatchState.connected}); then `synced`. A first list may land before
+   * `connected` (Docker lists while its event stream connects).
    */
   readonly phase: 'down' | 'listing' | 'inspecting' | 'synced';
+  /** The connection is established: its event subscription is live and the engine identified. */
+  readonly connected: boolean;
   /** The next list re-inspects every container (after a reconnect). */
   readonly needsFull: boolean;
   readonly listing: Listing | null;
@@ -147,6 +151,7 @@ export function initialState(): WatchState {
     seq: 0,
     portfolio: PortfolioSnapshot.empty,
     phase: 'down',
+    connected: false,
     needsFull: false,
     listing: null,
     inflight: PMap(),
@@ -220,10 +225,13 @@ export function createReducer(
     const step = new Step(state, action.at);
     switch (action.type) {
       case 'connected':
-        step.phase = 'listing';
+        step.connected = true;
+        if (state.phase === 'down') step.phase = 'listing';
+        step.settle();
         break;
       case 'disconnected':
         step.phase = 'down';
+        step.connected = false;
         step.listing = null;
         step.inflight = PMap();
         step.awaiting = PSet();
@@ -332,7 +340,7 @@ export function createReducer(
       if (pending && pending.seq < listing.seq) step.forget(known.id); // older than the list: void
     }
     for (const id of step.requested) step.awaiting = step.awaiting.add(id);
-    if (step.phase === 'listing') step.phase = 'inspecting';
+    if (step.phase === 'listing' || step.phase === 'down') step.phase = 'inspecting';
     step.settle();
   }
 
@@ -465,6 +473,7 @@ class Step {
   readonly seq: number;
   portfolio: PortfolioSnapshot;
   phase: WatchState['phase'];
+  connected: boolean;
   needsFull: boolean;
   listing: Listing | null;
   inflight: PMap<string, Pending>;
@@ -480,6 +489,7 @@ class Step {
     this.seq = prev.seq + 1;
     this.portfolio = prev.portfolio;
     this.phase = prev.phase;
+    this.connected = prev.connected;
     this.needsFull = prev.needsFull;
     this.listing = prev.listing;
     this.inflight = prev.inflight;
@@ -537,9 +547,9 @@ class Step {
     if (event) this.emit(event, c);
   }
 
-  /** Marks the sync done once the connection's list and the inspections it asked for are in. */
+  /** Marks the sync done once the connection is established and its list and the inspections it asked for are in. */
   settle(): void {
-    if (this.phase === 'inspecting' && this.awaiting.size === 0) this.phase = 'synced';
+    if (this.phase === 'inspecting' && this.awaiting.size === 0 && this.connected) this.phase = 'synced';
   }
 
   diagnose(code: string, message: string, id?: string): void {
@@ -558,6 +568,7 @@ class Step {
       seq: this.seq,
       portfolio: this.portfolio,
       phase: this.phase,
+      connected: this.connected,
       needsFull: this.needsFull,
       listing: this.listing,
       inflight: this.inflight,

@@ -25,7 +25,6 @@ import {
   queueScheduler,
   retry,
   scan,
-  shareReplay,
   skipWhile,
   switchMap,
   take,
@@ -221,9 +220,9 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
   }
 
   /**
-   * One connection as a stream of actions: the engine's events; once they are live, the lists
-   * (first, on `resync` events, and every resync interval); once the engine's identity is known
-   * too, `connected`; and the lookups the reducer asks for. Errors when any engine-wide part
+   * One connection as a stream of actions: the engine's events; once they are covered, the
+   * lists (first, on `resync` events, and every resync interval); once they are live and the
+   * engine's identity is known, `connected`; and the lookups the reducer asks for. Errors when any engine-wide part
    * breaks (events, list, identity); a lookup that fails costs only its container.
    */
   #session(): Observable<Action> {
@@ -239,18 +238,11 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
     return this.#adapter.events().pipe(
       concatWith(ended),
       connect((events) => {
-        const live = events.pipe(
-          first((e) => e.type === 'live'),
-          this.#bounded('the event subscription'),
-          shareReplay({ bufferSize: 1, refCount: true }),
-        );
-        const connected = forkJoin([live, identity]).pipe(
-          map((): Action => ({ type: 'connected', at: this.#now() })),
-          shareReplay({ bufferSize: 1, refCount: true }),
-        );
+        const live = events.pipe(first((e) => e.type === 'live'), this.#bounded('the event subscription'));
+        const connected = forkJoin([live, identity]).pipe(map((): Action => ({ type: 'connected', at: this.#now() })));
         // The first list goes out as soon as the events are covered (`subscribed` or `live`),
-        // while the subscription and the identity may still be on their way; its answer is told
-        // once `connected` is.
+        // while the subscription and the identity may still be on their way: the reducer counts
+        // the sync done only once `connected` came too.
         const covered = events.pipe(first((e) => e.type === 'subscribed' || e.type === 'live'));
         const relists = covered.pipe(
           switchMap(() =>
@@ -265,7 +257,7 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
                     map((n) => fullResyncEvery > 0 && (n + 1) % fullResyncEvery === 0),
                   )
                 : [],
-            ).pipe(coalesceMap((full) => this.#relist(full, connected), (a, b) => a || b)),
+            ).pipe(coalesceMap((full) => this.#relist(full), (a, b) => a || b)),
           ),
         );
         return merge(
@@ -287,22 +279,15 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
     );
   }
 
-  /**
-   * One list call, told as `listRequested`, then (once `connected` was told) a `diagnosed` per
-   * container it skipped, then `listed`.
-   */
-  #relist(full: boolean, connected: Observable<Action>): Observable<Action> {
+  /** One list call, told as `listRequested`, then a `diagnosed` per container it skipped, then `listed`. */
+  #relist(full: boolean): Observable<Action> {
     return concat(
       defer(() => of<Action>({ type: 'listRequested', full, at: this.#now() })),
-      forkJoin([
-        defer(() => this.#adapter.list()).pipe(
-          this.#bounded('list'),
-          take(1),
-          throwIfEmpty(() => new ProtocolError(this.api, 'list', 'the list call returned nothing')),
-        ),
-        connected,
-      ]).pipe(
-        mergeMap(([{ containers, skipped }]): Action[] => [
+      defer(() => this.#adapter.list()).pipe(
+        this.#bounded('list'),
+        take(1),
+        throwIfEmpty(() => new ProtocolError(this.api, 'list', 'the list call returned nothing')),
+        mergeMap(({ containers, skipped }): Action[] => [
           ...skipped.map((s) => this.#skipped(s)),
           { type: 'listed', summaries: containers, at: this.#now() },
         ]),

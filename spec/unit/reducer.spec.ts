@@ -71,6 +71,19 @@ describe('reducer', () => {
     expect(r.state.portfolio.container('c1')?.rucksack).to.deep.equal({ seen: 'raw-c1-100' });
   });
 
+  it('takes a first list answered before the connection is established, and is synced only once it is', () => {
+    const r = new Run().do(listRequested(), ev('died', 'c2'), listed('c1', 'c2'));
+    expect(r.state.phase).to.equal('inspecting');
+    expect([...r.requests.keys()], 'c2 died during the list').to.deep.equal(['c1']);
+    r.answer('c1', details('c1', 100));
+    expect(r.state.phase, 'no connection yet').to.equal('inspecting');
+    r.do(connected());
+    expect(r.state.phase).to.equal('synced');
+    expect(r.ids).to.deep.equal(['c1/100']);
+    r.do({ type: 'disconnected', at }, listRequested(), listed('c1'));
+    expect(r.state.phase, 'a new connection must be established again').to.equal('inspecting');
+  });
+
   describe('races between a list in flight and events', () => {
     it('race: a container that died during the list is not added back', () => {
       const r = synced().do(listRequested(), ev('died', 'c2'), {

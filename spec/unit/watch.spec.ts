@@ -70,15 +70,15 @@ describe('watch pipeline (virtual time)', () => {
     });
   });
 
-  it('lists from `subscribed` on, and applies the answer once the subscription is live', () => {
+  it('lists and inspects from `subscribed` on, and counts the sync done once the subscription is live', () => {
     ts.run(({ cold, expectObservable, expectSubscriptions }) => {
       const events = cold<EngineEvent>('s---l', { s: { type: 'subscribed' }, l: live });
       const list = cold<readonly ContainerSummary[]>('-(a|)', { a: [{ id: 'c1', paused: false }] });
       const inspect = cold<ContainerDetails | null>('-(a|)', { a: d('c1', 42) });
       const w = watch(scripted({ events: () => events, list: () => list, inspect: () => inspect }), { resyncInterval: 0, scheduler: ts });
-      expectObservable(w.portfolio$.pipe(take(1), map(names))).toBe('-----(a|)', { a: ['c1/42'] });
+      expectObservable(w.portfolio$.pipe(take(1), map(names))).toBe('----(a|)', { a: ['c1/42'] });
       expectSubscriptions(list.subscriptions).toBe('^!');
-      expectSubscriptions(inspect.subscriptions).toBe('----^!');
+      expectSubscriptions(inspect.subscriptions).toBe('-^!');
     });
   });
 
@@ -267,7 +267,7 @@ describe('watcher surface', () => {
     await w.close();
   });
 
-  it('asks the engine identity alongside the event subscription, lists once the events are live, and syncs once the identity is in', async () => {
+  it('asks the engine identity alongside the event subscription, lists and inspects meanwhile, and syncs once the identity is in', async () => {
     const info = new Subject<EngineInfo>();
     let listed = false;
     const engine = new FakeEngine();
@@ -286,9 +286,10 @@ describe('watcher surface', () => {
     let ready = false;
     const pending = w.ready().then(() => (ready = true));
     await new Promise(setImmediate);
+    await new Promise(setImmediate);
     expect(info.observed, 'the identity is asked at once').to.equal(true);
     expect(listed, 'the list goes out while the identity is on its way').to.equal(true);
-    expect(engine.calls.inspect, 'the answer waits for the identity').to.equal(0);
+    expect(engine.calls.inspect, 'so do the lookups').to.equal(1);
     expect(ready, 'ready before the identity is known').to.equal(false);
     info.next({ id: 'e1', version: 'Podman Engine 4', type: 'podman.io' });
     info.complete();
