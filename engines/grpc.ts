@@ -9,22 +9,8 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { Observable } from 'rxjs';
-import type { DescMessage, DescMethodUnary, MessageInitShape } from '@bufbuild/protobuf';
-import { Code, ConnectError, createContextValues, type Interceptor, type Transport, type UnaryResponse } from '@connectrpc/connect';
-import { compressionBrotli, compressionGzip, createGrpcTransport, createNodeHttpClient } from '@connectrpc/connect-node';
-import {
-  createAsyncIterable,
-  createMethodSerializationLookup,
-  createMethodUrl,
-  pipeTo,
-  runUnaryCall,
-  transformDecompressEnvelope,
-  transformParseEnvelope,
-  transformSplitEnvelope,
-  type Compression,
-  type UniversalClientFn,
-} from '@connectrpc/connect/protocol';
-import { requestHeaderWithCompression, validateResponseWithCompression, validateTrailer } from '@connectrpc/connect/protocol-grpc';
+import { Code, ConnectError, type Interceptor, type Transport } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
 import { EngineUnreachableError, ProtocolError, WhalewatcherError, WrongEngineError } from '../lib/errors.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../lib/options.js';
 
@@ -93,181 +79,16 @@ export function unixSocketPath(endpoint: string): string {
 export function createUnixGrpcTransport(socketPath: string, options: UnixGrpcTransportOptions = {}): UnixGrpcTransport {
   const limit = readLimit(options.maxResponseBytes);
   const sessions = new UnixHttp2Sessions(socketPath);
-  // The project's protos declare only what the adapters read: the many fields engines send
-  // beyond them are skipped while decoding instead of being copied into each message's `$unknown`.
-  const binaryOptions = { readUnknownFields: false };
-  const interceptors = [answerSizeErrors(limit)];
-  const streams = createGrpcTransport({
+  const transport = createGrpcTransport({
     baseUrl: 'http://localhost',
     sessionManager: sessions,
     readMaxBytes: limit,
-    binaryOptions,
-    interceptors,
-    acceptCompression: ACCEPT_COMPRESSION,
+    // The project's protos declare only what the adapters read: the many fields engines send
+    // beyond them are skipped while decoding instead of being copied into each message's `$unknown`.
+    binaryOptions: { readUnknownFields: false },
+    interceptors: [answerSizeErrors(limit)],
   });
-  const httpClient = createNodeHttpClient({ httpVersion: '2', sessionProvider: () => sessions });
-  const transport: Transport = {
-    unary: leanUnary(httpClient, limit, binaryOptions, interceptors),
-    stream: (...args) => streams.stream(...args),
-  };
   return { transport, socketPath, close: () => sessions.close() };
-}
-
-/** The answer encodings offered (connect-node's default): what a server may compress with. */
-const ACCEPT_COMPRESSION: Compression[] = [compressionGzip, compressionBrotli];
-
-/**
- * A gRPC unary call as connect's gRPC transport makes it (same request, same headers, same
- * interceptors, signals, deadline and errors), without its chain of async-iterable transforms,
- * which cost several promise turns per step and dominated each call's client CPU: the request is
- * one pre-built envelope; an answer that is one plain (uncompressed) message within the limit
- * followed by the end of the body is decoded directly, and anything else (a compressed answer, a
- * length prefix over the limit, a second message, a truncated one) goes, bytes already read
- * first, through connect's own envelope pipeline, which fails it as it always did.
- */
-function leanUnary(
-  httpClient: UniversalClientFn,
-  readMaxBytes: number,
-  binaryOptions: { readUnknownFields: boolean },
-  interceptors: Interceptor[],
-): Transport['unary'] {
-  const limits = { readMaxBytes, writeMaxBytes: MAX_READ_MAX_BYTES, compressMinBytes: 1024 };
-  return async function unary<I extends DescMessage, O extends DescMessage>(
-    method: DescMethodUnary<I, O>,
-    signal: AbortSignal | undefined,
-    timeoutMs: number | undefined,
-    header: Parameters<Transport['unary']>[3],
-    input: MessageInitShape<I>,
-    contextValues?: ReturnType<typeof createContextValues>,
-  ): Promise<UnaryResponse<I, O>> {
-    const serialization = createMethodSerializationLookup(method, binaryOptions, undefined, limits);
-    const timeout = timeoutMs === undefined || timeoutMs <= 0 ? undefined : timeoutMs;
-    return runUnaryCall<I, O>({
-      interceptors,
-      signal,
-      timeoutMs: timeout,
-      req: {
-        stream: false,
-        service: method.parent,
-        method,
-        requestMethod: 'POST',
-        url: createMethodUrl('http://localhost', method),
-        header: requestHeaderWithCompression(true, timeout, header, ACCEPT_COMPRESSION, null),
-        contextValues: contextValues ?? createContextValues(),
-        message: input,
-      },
-      next: async (req) => {
-        const bytes = serialization.getI(true).serialize(req.message);
-        const envelope = new Uint8Array(5 + bytes.byteLength);
-        new DataView(envelope.buffer).setUint32(1, bytes.byteLength);
-        envelope.set(bytes, 5);
-        const res = await httpClient({
-          url: req.url,
-          method: 'POST',
-          header: req.header,
-          signal: req.signal,
-          body: createAsyncIterable([envelope]),
-        });
-        const { compression, headerError } = validateResponseWithCompression(ACCEPT_COMPRESSION, res.status, res.header);
-        const parse = serialization.getO(true);
-        const message = await readUnaryAnswer(res.body, readMaxBytes, compression ?? null, parse);
-        validateTrailer(res.trailer, res.header);
-        if (message === undefined) {
-          if (headerError) throw headerError;
-          // A trailers-only answer without an error status.
-          throw new ConnectError(
-            'protocol error: missing output message for unary method',
-            res.trailer.has('grpc-status') ? Code.Unimplemented : Code.Unknown,
-          );
-        }
-        if (headerError) {
-          throw new ConnectError('protocol error: received output message for unary method with error status', Code.Unknown);
-        }
-        return { stream: false, service: method.parent, method, header: res.header, message, trailer: res.trailer };
-      },
-    });
-  };
-}
-
-/**
- * The one message of a unary answer's body, or undefined for an empty body. Reads the body to
- * its end when it is a single plain envelope within `readMaxBytes`; on anything else, hands the
- * chunks read so far and the rest of the body to connect's envelope pipeline (split, decompress,
- * parse, at most one message), so that such answers fail exactly as through connect's transport.
- */
-async function readUnaryAnswer<T>(
-  body: AsyncIterable<Uint8Array>,
-  readMaxBytes: number,
-  compression: Compression | null,
-  parse: { parse(data: Uint8Array): T },
-): Promise<T | undefined> {
-  const rest = body[Symbol.asyncIterator]();
-  const read: Uint8Array[] = [];
-  let size = 0;
-  let length = -1;
-  const irregular = () => throughConnect(read, rest, readMaxBytes, compression, parse);
-  if (compression) return irregular();
-  for (;;) {
-    const r = await rest.next();
-    if (r.done) break;
-    read.push(r.value);
-    size += r.value.byteLength;
-    if (length < 0 && size >= 5) {
-      const head = read.length === 1 ? read[0]! : concat(read, size);
-      if (head[0] !== 0) return irregular();
-      length = new DataView(head.buffer, head.byteOffset, 5).getUint32(1);
-      if (length > readMaxBytes) return irregular();
-    }
-    if (length >= 0 && size > 5 + length) return irregular();
-  }
-  if (size === 0) return undefined;
-  if (length < 0 || size !== 5 + length) return irregular();
-  const all = read.length === 1 ? read[0]! : concat(read, size);
-  return parse.parse(all.subarray(5));
-}
-
-/** `chunks` joined. */
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
-/** The unary answer through connect's envelope pipeline: `read` first, then the rest of the body. */
-function throughConnect<T>(
-  read: readonly Uint8Array[],
-  rest: AsyncIterator<Uint8Array>,
-  readMaxBytes: number,
-  compression: Compression | null,
-  parse: { parse(data: Uint8Array): T },
-): Promise<T | undefined> {
-  let i = 0;
-  const replay: AsyncIterator<Uint8Array> = {
-    next: () => (i < read.length ? Promise.resolve({ done: false, value: read[i++]! }) : rest.next()),
-  };
-  if (rest.throw) replay.throw = (e) => rest.throw!(e);
-  if (rest.return) replay.return = (v) => rest.return!(v);
-  return pipeTo(
-    { [Symbol.asyncIterator]: () => replay },
-    transformSplitEnvelope(readMaxBytes),
-    transformDecompressEnvelope(compression, readMaxBytes),
-    transformParseEnvelope(parse as Parameters<typeof transformParseEnvelope<T>>[0]),
-    async (messages: AsyncIterable<T>) => {
-      let message: T | undefined;
-      for await (const m of messages) {
-        if (message !== undefined) {
-          throw new ConnectError('protocol error: received extra output message for unary method', Code.Unimplemented);
-        }
-        message = m;
-      }
-      return message;
-    },
-    { propagateDownStreamError: false },
-  );
 }
 
 /** connect-node's own ceiling of `readMaxBytes` (a gRPC length prefix is 32 bits). */
