@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createClient, type CallOptions, type Client } from '@connectrpc/connect';
-import { catchError, defer, Observable, repeat, Subscription, throwError, timer } from 'rxjs';
+import { catchError, mergeMap, Observable, of, repeat, Subscription, throwError, timer } from 'rxjs';
 import type { ContainerDetails, ContainerList, EngineAdapter, EngineEvent, EngineInfo, Inspection, SkippedContainer } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError } from '../../lib/errors.js';
 import { MAX_PID } from '../../lib/reducer.js';
@@ -57,7 +57,8 @@ export interface ContainerdRaw {
  * - `events()`: ONE `Events/Subscribe` across namespaces, proven live by publishing a marker event
  *   (`/whalewatcher/marker/<random>`) and waiting to see it on the subscription.
  * - `list()`: `Namespaces/List`, then per watched namespace `Tasks/List` and, if any task is alive,
- *   `Containers/List`; summaries carry full details, so the core needs no inspections.
+ *   `Containers/List`; summaries carry full details, so the core needs no inspections. The
+ *   namespaces of a `namespaces` allow-list are listed at once, beside `Namespaces/List`.
  * - `inspect(id)`: `Containers/Get` + `Tasks/Get`.
  * - `info()`: `Introspection/Server` + `Version/Version`.
  *
@@ -116,6 +117,8 @@ export function containerdAdapter(
 ): EngineAdapter {
   const { events, namespaces, containers, tasks, introspection, version } = clients;
   const watched = namespaceFilter(options);
+  /** The allow-listed namespaces that are watched: listed without waiting for `Namespaces/List`. */
+  const allowList = [...new Set(options.namespaces ?? [])].filter(watched);
 
   const engineErrors = <T>(source: Observable<T>): Observable<T> =>
     source.pipe(catchError((err: unknown) => throwError(() => grpcEngineError(err, api, CONTAINERD_TYPE))));
@@ -178,16 +181,18 @@ export function containerdAdapter(
           );
           // Publish the marker until it shows up: a server stream says nothing before its first
           // event, so seeing our own marker is the proof that the subscription is in place. The
-          // first marker often goes out before containerd has registered the subscription (lost
-          // in 15 of 20 syncs measured), so the next ones follow within milliseconds (2, 4, 8 ms…,
-          // at most every second); a retry after 50 ms made up half of the initial sync.
+          // first marker often goes out before containerd has registered the subscription, and a
+          // publish takes 2 to 6 ms to answer on a busy host: waiting for each answer before the
+          // next one made up most of the wait for live. So markers go out on a clock of their own,
+          // answered or not: every millisecond at first, then ever more rarely (at most every
+          // second, so a hung engine sees a few dozen before the core gives up on live).
           proving.add(
-            defer(() =>
-              fromCall((signal) =>
-                events.publish({ topic: marker, event: MARKER_PAYLOAD }, unary(signal, DEFAULT_NAMESPACE)),
-              ),
-            )
-              .pipe(repeat({ delay: (count) => timer(Math.min(1000, 2 ** count)) }))
+            markerClock()
+              .pipe(
+                mergeMap(() =>
+                  fromCall((signal) => events.publish({ topic: marker, event: MARKER_PAYLOAD }, unary(signal, DEFAULT_NAMESPACE))),
+                ),
+              )
               .subscribe({ error: (err: unknown) => subscriber.error(err) }),
           );
           return subscription;
@@ -198,9 +203,13 @@ export function containerdAdapter(
     list(): Observable<ContainerList> {
       return engineErrors(
         fromCall(async (signal) => {
+          // With an allow-list, its namespaces are listed beside Namespaces/List rather than after
+          // it; the answers of those that do not exist (empty, or failed) are dropped.
+          const early = new Map(allowList.map((namespace) => [namespace, listNamespace(namespace, signal)] as const));
+          for (const answer of early.values()) answer.catch(() => undefined);
           const listed = (await namespaces.list({}, unary(signal))).namespaces;
           const names = listed.map((namespace) => namespace.name).filter(watched);
-          const answers = await Promise.all(names.map((namespace) => listNamespace(namespace, signal)));
+          const answers = await Promise.all(names.map((namespace) => early.get(namespace) ?? listNamespace(namespace, signal)));
           return { containers: answers.flatMap((a) => a.containers), skipped: answers.flatMap((a) => a.skipped) };
         }),
       );
@@ -247,6 +256,17 @@ export function containerdAdapter(
     },
   };
 }
+
+/**
+ * When the markers go out: at once (beside the subscription call), then a millisecond apart for
+ * the next {@link MARKER_BURST}, then 2, 4, 8 ms and so on apart, at most a second.
+ */
+function markerClock(): Observable<unknown> {
+  return of(0).pipe(repeat({ delay: (count) => timer(count < MARKER_BURST ? 1 : Math.min(1000, 2 ** (count - MARKER_BURST + 1))) }));
+}
+
+/** How many markers go out a millisecond apart before the pace slows down. */
+const MARKER_BURST = 8;
 
 /** The marker's payload: an empty message (the random topic is what identifies it). */
 const MARKER_PAYLOAD = { $typeName: 'google.protobuf.Any', typeUrl: 'google.protobuf.Empty', value: new Uint8Array() } as const;

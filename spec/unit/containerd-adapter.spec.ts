@@ -255,6 +255,24 @@ describe('containerd adapter (fake engine)', function () {
     });
   });
 
+  describe('list() with a namespaces allow-list', () => {
+    it('lists the allowed namespaces beside Namespaces/List and keeps only those that exist', async () => {
+      fake.add('prod', 'c1', {}, { pid: 21, status: Status.RUNNING });
+      fake.add('other', 'c2', {}, { pid: 22, status: Status.RUNNING });
+      const allowed = createContainerdAdapter(fake.socket, { namespaces: ['prod', 'ghost', 'moby'] });
+      try {
+        assert.deepEqual((await listAlive(allowed)).map((s) => s.id), ['prod/c1']);
+        assert.deepEqual(
+          [...fake.calls].sort(),
+          ['Containers/List prod', 'Namespaces/List', 'Tasks/List ghost', 'Tasks/List prod'],
+          'ghost was asked before Namespaces/List said it does not exist; moby is ignored; other is not allowed',
+        );
+      } finally {
+        await allowed.close();
+      }
+    });
+  });
+
   describe("PIDs past Linux's maximum", () => {
     it('leave the container out of lists and inspections, skipped as unreadable-pid', async () => {
       fake.add('default', 'ok', {}, { pid: 4_194_304, status: Status.RUNNING });
