@@ -4,8 +4,9 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { create } from '@bufbuild/protobuf';
 import { createClient, type CallOptions, type Client } from '@connectrpc/connect';
-import { catchError, mergeMap, Observable, of, repeat, Subscription, throwError, timer } from 'rxjs';
+import { catchError, defer, mergeMap, Observable, of, repeat, Subscription, throwError, timer } from 'rxjs';
 import type { ContainerDetails, ContainerList, EngineAdapter, EngineEvent, EngineInfo, Inspection, SkippedContainer } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError } from '../../lib/errors.js';
 import { MAX_PID } from '../../lib/reducer.js';
@@ -15,7 +16,8 @@ import { Introspection } from '../../protos/gen/containerd/services/introspectio
 import { Namespaces } from '../../protos/gen/containerd/services/namespaces/v1/namespace_pb.js';
 import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js';
 import { Version } from '../../protos/gen/containerd/services/version/v1/version_pb.js';
-import { Status, type Process } from '../../protos/gen/containerd/types/task_pb.js';
+import { ProcessSchema, Status, type Process } from '../../protos/gen/containerd/types/task_pb.js';
+import { LookupHints } from '../hints.js';
 import { createUnixGrpcTransport, fromCall, fromServerStream, grpcEngineError, notFoundAsUndefined, unixSocketPath } from '../grpc.js';
 import { envelopeEvent, EVENT_TOPICS, topicFilters } from './events.js';
 import { containerName, DEFAULT_NAMESPACE, namespaceFilter, qualify, unqualify } from './names.js';
@@ -39,7 +41,8 @@ export const CONTAINERD_TYPE = 'containerd.io';
 
 /**
  * What a containerd container's `raw` details (and so the `rucksack` option) get: the namespace,
- * the container record and its task (init process).
+ * the container record and its task (init process). After a `/tasks/start` the task is what the
+ * event told (container ID, PID, status `RUNNING`), not an answer of `Tasks/Get`.
  *
  * @example
  * containerdWatcher(undefined, { rucksack: (d) => (d.raw as ContainerdRaw).container.image });
@@ -59,7 +62,9 @@ export interface ContainerdRaw {
  * - `list()`: `Namespaces/List`, then per watched namespace `Tasks/List` and, if any task is alive,
  *   `Containers/List`; summaries carry full details, so the core needs no inspections. The
  *   namespaces of a `namespaces` allow-list are listed at once, beside `Namespaces/List`.
- * - `inspect(id)`: `Containers/Get` + `Tasks/Get`.
+ * - `inspect(id)`: `Containers/Get` + `Tasks/Get`; only `Containers/Get` when the container's
+ *   `/tasks/start` told its PID (a {@link LookupHints} entry, taken by that inspection; forgotten
+ *   on its exit or pause, and by a list that no longer shows it).
  * - `info()`: `Introspection/Server` + `Version/Version`.
  *
  * Answers are bounded by `maxResponseBytes` (an answer over it is a `ProtocolError` naming the
@@ -119,6 +124,8 @@ export function containerdAdapter(
   const watched = namespaceFilter(options);
   /** The allow-listed namespaces that are watched: listed without waiting for `Namespaces/List`. */
   const allowList = [...new Set(options.namespaces ?? [])].filter(watched);
+  /** PIDs that `/tasks/start` events told, by watcher ID, for the inspections they cause. */
+  const pids = new LookupHints<number>();
 
   const engineErrors = <T>(source: Observable<T>): Observable<T> =>
     source.pipe(catchError((err: unknown) => throwError(() => grpcEngineError(err, api, CONTAINERD_TYPE))));
@@ -147,6 +154,33 @@ export function containerdAdapter(
     return { containers: summaries, skipped };
   }
 
+  /** An inspection without a hint: the container record and its task. */
+  async function inspectById(id: string, signal: AbortSignal): Promise<Inspection> {
+    const { namespace, id: containerId } = unqualify(id);
+    if (!watched(namespace)) return null;
+    const [container, task] = await Promise.all([
+      notFoundAsUndefined(containers.get({ id: containerId }, unary(signal, namespace))).then((r) => r?.container),
+      notFoundAsUndefined(tasks.get({ containerId }, unary(signal, namespace))).then((r) => r?.process),
+    ]);
+    if (!container || !task) return null;
+    const skip = unreadableTask(namespace, task);
+    if (skip) return skip;
+    return ALIVE_STATUSES.has(task.status) ? containerDetails(namespace, container, task) : null;
+  }
+
+  /**
+   * An inspection after a `/tasks/start` that told the PID: the container record only, the task
+   * as the event told it. Should the task have exited or paused meanwhile, its event follows the
+   * start on the stream and the core lets it win over this answer.
+   */
+  async function inspectStarted(id: string, pid: number, signal: AbortSignal): Promise<Inspection> {
+    const { namespace, id: containerId } = unqualify(id);
+    const answer = await notFoundAsUndefined(containers.get({ id: containerId }, unary(signal, namespace)));
+    if (!answer?.container) return null;
+    const task = create(ProcessSchema, { containerId, id: containerId, pid, status: Status.RUNNING });
+    return containerDetails(namespace, answer.container, task);
+  }
+
   return {
     type: CONTAINERD_TYPE,
     api,
@@ -154,6 +188,7 @@ export function containerdAdapter(
     events(): Observable<EngineEvent> {
       return engineErrors(
         new Observable<EngineEvent>((subscriber) => {
+          pids.clear(); // a new subscription: exits may have gone unseen since the hints were given
           const marker = `/whalewatcher/marker/${randomBytes(8).toString('hex')}`;
           const filters = topicFilters([...EVENT_TOPICS, marker]);
           let live = false;
@@ -172,7 +207,7 @@ export function containerdAdapter(
                   return;
                 }
                 if (!live) return; // happened before the subscription was proven: the next list covers it
-                const event = envelopeEvent(envelope, watched);
+                const event = envelopeEvent(envelope, watched, pids);
                 if (event) subscriber.next(event);
               },
               error: (err: unknown) => subscriber.error(err),
@@ -203,6 +238,7 @@ export function containerdAdapter(
     list(): Observable<ContainerList> {
       return engineErrors(
         fromCall(async (signal) => {
+          const mark = pids.mark();
           // With an allow-list, its namespaces are listed beside Namespaces/List rather than after
           // it; the answers of those that do not exist (empty, or failed) are dropped.
           const early = new Map(allowList.map((namespace) => [namespace, listNamespace(namespace, signal)] as const));
@@ -210,24 +246,18 @@ export function containerdAdapter(
           const listed = (await namespaces.list({}, unary(signal))).namespaces;
           const names = listed.map((namespace) => namespace.name).filter(watched);
           const answers = await Promise.all(names.map((namespace) => early.get(namespace) ?? listNamespace(namespace, signal)));
-          return { containers: answers.flatMap((a) => a.containers), skipped: answers.flatMap((a) => a.skipped) };
+          const alive = answers.flatMap((a) => a.containers);
+          pids.prune(new Set(alive.map((summary) => summary.id)), mark); // a start during the list keeps its PID
+          return { containers: alive, skipped: answers.flatMap((a) => a.skipped) };
         }),
       );
     },
 
     inspect(id: string): Observable<Inspection> {
       return engineErrors(
-        fromCall(async (signal) => {
-          const { namespace, id: containerId } = unqualify(id);
-          if (!watched(namespace)) return null;
-          const [container, task] = await Promise.all([
-            notFoundAsUndefined(containers.get({ id: containerId }, unary(signal, namespace))).then((r) => r?.container),
-            notFoundAsUndefined(tasks.get({ containerId }, unary(signal, namespace))).then((r) => r?.process),
-          ]);
-          if (!container || !task) return null;
-          const skip = unreadableTask(namespace, task);
-          if (skip) return skip;
-          return ALIVE_STATUSES.has(task.status) ? containerDetails(namespace, container, task) : null;
+        defer(() => {
+          const pid = pids.take(id);
+          return fromCall((signal) => (pid === undefined ? inspectById(id, signal) : inspectStarted(id, pid, signal)));
         }),
       );
     },
@@ -252,6 +282,7 @@ export function containerdAdapter(
     },
 
     async close(): Promise<void> {
+      pids.clear();
       await release();
     },
   };

@@ -15,6 +15,8 @@ import {
 } from '../../protos/gen/containerd/events/task_pb.js';
 import { ContainerUpdateSchema } from '../../protos/gen/containerd/events/container_pb.js';
 import { NamespaceCreateSchema } from '../../protos/gen/containerd/events/namespace_pb.js';
+import { MAX_PID } from '../../lib/reducer.js';
+import type { LookupHints } from '../hints.js';
 import { containerName, qualify } from './names.js';
 
 /**
@@ -63,11 +65,21 @@ export function topicFilters(topics: readonly string[]): string[] {
  * concern (a namespace not watched). Exits of exec'd processes and payloads the watcher does not
  * understand become `diagnostic` events; they never end a container.
  *
+ * Given `pids`, it also keeps them for the inspections that follow (no call, no I/O): a
+ * `/tasks/start` remembers the started task's PID under the container's watcher ID (a PID
+ * outside 1..{@link MAX_PID} forgets it instead); a pause, or an exit of the container's own
+ * process, forgets it.
+ *
  * @example
- * const event = envelopeEvent(envelope, namespaceFilter({}));
- * if (event) subscriber.next(event);
+ * const pids = new LookupHints<number>();
+ * const event = envelopeEvent(envelope, namespaceFilter({}), pids);
+ * if (event) subscriber.next(event); // a 'started' left its PID in pids
  */
-export function envelopeEvent(envelope: Envelope, watched: (namespace: string) => boolean): EngineEvent | undefined {
+export function envelopeEvent(
+  envelope: Envelope,
+  watched: (namespace: string) => boolean,
+  pids?: LookupHints<number>,
+): EngineEvent | undefined {
   const { namespace, topic } = envelope;
   if (!watched(namespace)) return undefined;
   const at = envelope.timestamp ? timestampDate(envelope.timestamp) : undefined;
@@ -79,9 +91,13 @@ export function envelopeEvent(envelope: Envelope, watched: (namespace: string) =
   }
   if (payload === undefined) return unknown(envelope, `payload type ${envelope.event?.typeUrl || '(none)'} is unknown`);
   switch (topic) {
-    case '/tasks/start':
+    case '/tasks/start': {
       if (!isMessage(payload, TaskStartSchema)) break;
-      return { type: 'started', id: qualify(namespace, payload.containerId), ...(at && { at }) };
+      const id = qualify(namespace, payload.containerId);
+      if (payload.pid >= 1 && payload.pid <= MAX_PID) pids?.set(id, payload.pid);
+      else pids?.delete(id); // the inspection asks the engine, which tells why it cannot be read
+      return { type: 'started', id, ...(at && { at }) };
+    }
     case '/tasks/exit': {
       if (!isMessage(payload, TaskExitSchema)) break;
       const id = qualify(namespace, payload.containerId);
@@ -93,12 +109,16 @@ export function envelopeEvent(envelope: Envelope, watched: (namespace: string) =
           id,
         };
       }
+      pids?.delete(id);
       const exitedAt = payload.exitedAt ? timestampDate(payload.exitedAt) : at;
       return { type: 'died', id, pid: payload.pid, ...(exitedAt && { at: exitedAt }) };
     }
-    case '/tasks/paused':
+    case '/tasks/paused': {
       if (!isMessage(payload, TaskPausedSchema)) break;
-      return { type: 'paused', id: qualify(namespace, payload.containerId), ...(at && { at }) };
+      const id = qualify(namespace, payload.containerId);
+      pids?.delete(id); // the hint says running: an inspection from now on asks for the task
+      return { type: 'paused', id, ...(at && { at }) };
+    }
     case '/tasks/resumed':
       if (!isMessage(payload, TaskResumedSchema)) break;
       return { type: 'unpaused', id: qualify(namespace, payload.containerId), ...(at && { at }) };

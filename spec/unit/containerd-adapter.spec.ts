@@ -18,7 +18,7 @@ import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from '../../lib/errors.js';
 import { createContainerdAdapter } from '../../engines/containerd/index.js';
 import { watch } from '../../lib/watch.js';
-import { TaskExitSchema, TaskStartSchema } from '../../protos/gen/containerd/events/task_pb.js';
+import { TaskExitSchema, TaskPausedSchema, TaskStartSchema } from '../../protos/gen/containerd/events/task_pb.js';
 import { Containers, type Container } from '../../protos/gen/containerd/services/containers/v1/containers_pb.js';
 import { EnvelopeSchema, Events, type Envelope } from '../../protos/gen/containerd/services/events/v1/events_pb.js';
 import { Introspection } from '../../protos/gen/containerd/services/introspection/v1/introspection_pb.js';
@@ -330,6 +330,94 @@ describe('containerd adapter (fake engine)', function () {
       assert.equal(await inspectAlive(adapter, 'prod/c3'), null);
       assert.equal(await inspectAlive(adapter, 'nope'), null);
       assert.equal(await inspectAlive(adapter, 'moby/c1'), null);
+    });
+  });
+
+  describe('inspect() after /tasks/start (PID hints)', () => {
+    const start = (namespace: string, containerId: string, pid: number) =>
+      fake.emit(namespace, '/tasks/start', withBareTypeUrl(anyPack(TaskStartSchema, create(TaskStartSchema, { containerId, pid }))));
+    const exit = (namespace: string, containerId: string, id: string, pid: number) =>
+      fake.emit(namespace, '/tasks/exit', withBareTypeUrl(anyPack(TaskExitSchema, create(TaskExitSchema, { containerId, id, pid }))));
+    const lookups = () => fake.calls.filter((c) => c === 'Containers/Get' || c === 'Tasks/Get');
+    let seen: EngineEvent[];
+    let sub: Subscription;
+
+    beforeEach(async () => {
+      seen = [];
+      sub = adapter.events().subscribe((e) => seen.push(e));
+      await eventually(() => assert.deepEqual(seen, [{ type: 'live' }]));
+    });
+    afterEach(() => sub.unsubscribe());
+
+    it('makes only Containers/Get, with the PID the event told and the task running', async () => {
+      fake.add('prod', 'c1', { 'nerdctl/name': 'db' }, { pid: 99, status: Status.PAUSED }); // Tasks/Get would say otherwise
+      start('prod', 'c1', 21);
+      await eventually(() => assert.equal(seen.length, 2));
+      const details = await inspectAlive(adapter, 'prod/c1');
+      assert.deepEqual(lookups(), ['Containers/Get']);
+      assert.deepEqual({ ...details, raw: undefined }, { id: 'prod/c1', name: 'prod/db', labels: { 'nerdctl/name': 'db' }, pid: 21, paused: false, raw: undefined });
+      const raw = details?.raw as { namespace: string; container: Container; task: Process };
+      assert.deepEqual([raw.namespace, raw.container.id, raw.task.containerId, raw.task.pid, raw.task.status], ['prod', 'c1', 'c1', 21, Status.RUNNING]);
+      fake.calls.length = 0;
+      await inspectAlive(adapter, 'prod/c1');
+      assert.deepEqual(lookups().sort(), ['Containers/Get', 'Tasks/Get'], 'the hint was taken by the first inspection');
+    });
+
+    it('makes both calls without a hint', async () => {
+      fake.add('default', 'c1', {}, { pid: 11, status: Status.RUNNING });
+      assert.equal((await inspectAlive(adapter, 'c1'))?.pid, 11);
+      assert.deepEqual(lookups().sort(), ['Containers/Get', 'Tasks/Get']);
+    });
+
+    it('answers null for a hinted container that is gone', async () => {
+      start('default', 'gone', 31);
+      await eventually(() => assert.equal(seen.length, 2));
+      assert.equal(await inspectAlive(adapter, 'gone'), null);
+      assert.deepEqual(lookups(), ['Containers/Get']);
+    });
+
+    it("forgets the hint on the container's exit and pause, not on an exec'd process's exit", async () => {
+      fake.add('default', 'c1', {}, { pid: 11, status: Status.RUNNING });
+      fake.add('default', 'c2', {}, { pid: 12, status: Status.PAUSED });
+      start('default', 'c1', 11);
+      exit('default', 'c1', 'exec-1', 500);
+      start('default', 'c2', 12);
+      fake.emit('default', '/tasks/paused', withBareTypeUrl(anyPack(TaskPausedSchema, create(TaskPausedSchema, { containerId: 'c2' }))));
+      start('default', 'c3', 13);
+      exit('default', 'c3', 'c3', 13);
+      await eventually(() => assert.equal(seen.length, 7));
+      await inspectAlive(adapter, 'c1');
+      assert.deepEqual(lookups(), ['Containers/Get'], 'an exec exit leaves the hint');
+      fake.calls.length = 0;
+      assert.equal((await inspectAlive(adapter, 'c2'))?.paused, true, 'asked the task after the pause');
+      assert.deepEqual(lookups().sort(), ['Containers/Get', 'Tasks/Get']);
+      fake.calls.length = 0;
+      assert.equal(await inspectAlive(adapter, 'c3'), null);
+      assert.deepEqual(lookups().sort(), ['Containers/Get', 'Tasks/Get']);
+    });
+
+    it('ignores a start with an unreadable PID: the engine is asked and tells why', async () => {
+      fake.add('default', 'huge', {}, { pid: 4_194_305, status: Status.RUNNING });
+      start('default', 'huge', 4_194_305);
+      await eventually(() => assert.equal(seen.length, 2));
+      const answer = await lastValueFrom(adapter.inspect('huge'));
+      assert.deepEqual(answer && 'skipped' in answer && answer.skipped, 'unreadable-pid');
+      assert.deepEqual(lookups().sort(), ['Containers/Get', 'Tasks/Get']);
+    });
+
+    it('a list drops the hints of containers it does not show, and keeps those it shows', async () => {
+      fake.add('default', 'alive', {}, { pid: 11, status: Status.RUNNING });
+      start('default', 'alive', 11);
+      start('default', 'vanished', 12);
+      await eventually(() => assert.equal(seen.length, 3));
+      await listAlive(adapter);
+      fake.add('default', 'vanished', {}, { pid: 12, status: Status.STOPPED }); // its record, but no running task
+      fake.calls.length = 0;
+      assert.equal(await inspectAlive(adapter, 'vanished'), null);
+      assert.deepEqual(lookups().sort(), ['Containers/Get', 'Tasks/Get']);
+      fake.calls.length = 0;
+      assert.equal((await inspectAlive(adapter, 'alive'))?.pid, 11);
+      assert.deepEqual(lookups(), ['Containers/Get']);
     });
   });
 
