@@ -89,7 +89,8 @@ describe('reliability: hostile gRPC engines (fake containerd and CRI)', function
       const listed = rec!.diagnostics.filter((d) => d.startsWith('unknown-status'));
       expect(listed, 'the list skipped c3 with a diagnostic').to.have.length(1);
       expect(listed[0]).to.contain('skipped c3:').and.contain('status 99');
-      fake.emit('/tasks/start', FakeContainerdServer.taskStart('c3', 103));
+      // A start event without a PID: the lookup cannot take the event's word and asks Tasks/Get.
+      fake.emit('/tasks/start', FakeContainerdServer.taskStart('c3', 0));
       await waitFor(() => rec!.diagnostics.filter((d) => d.startsWith('unknown-status')).length === 2, {
         timeoutMs: 3_000,
         what: 'a second unknown-status diagnostic, from the inspection after the start event',
@@ -113,7 +114,7 @@ describe('reliability: hostile gRPC engines (fake containerd and CRI)', function
       await waitFor(() => rec!.diagnostics.some((d) => d.startsWith('lookup-failed') && d.includes('c9')), { timeoutMs: 5_000, what: 'the failed lookup of c9' });
       expect(portfolioLines(w!.portfolio)).to.deep.equal(['c2 102 paused']);
       expect(rec!.stateNames()).to.not.include('reconnecting');
-      outcomes.push(`containerd Tasks/Get hangs: a later exit applied after ${ms} ms; the container left out with a diagnostic at callTimeout, no reconnect`);
+      outcomes.push(`containerd lookup (Containers/Get) hangs: a later exit applied after ${ms} ms; the container left out with a diagnostic at callTimeout, no reconnect`);
     });
 
     it('the event stream failing in mid-watch: reconnecting with the error class, synced, portfolio kept', async () => {

@@ -110,7 +110,7 @@ abstract class FakeGrpcServer<E> {
 export class FakeContainerdServer extends FakeGrpcServer<Envelope> {
   readonly containers: Container[] = [];
   readonly tasks: Process[] = [];
-  /** Container IDs whose Tasks/Get never answers (until the call is cancelled). */
+  /** Container IDs whose lookups (Tasks/Get, Containers/Get) never answer (until the call is cancelled). */
   readonly hang = new Set<string>();
   uuid = 'fake-containerd-uuid';
 
@@ -158,7 +158,8 @@ export class FakeContainerdServer extends FakeGrpcServer<Envelope> {
     });
     router.service(Containers, {
       list: () => ({ containers: this.containers }),
-      get: (req) => {
+      get: async (req, ctx) => {
+        if (this.hang.has(req.id)) await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new ConnectError('cancelled', Code.Canceled)), { once: true }));
         const container = this.containers.find((c) => c.id === req.id);
         if (!container) throw new ConnectError('not found', Code.NotFound);
         return { container };
