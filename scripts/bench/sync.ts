@@ -185,7 +185,7 @@ export async function syncPhasesMedian(make: () => EngineAdapter, runs: number):
 
 /**
  * Section 1, Docker's initial sync: the watcher against `docker inspect $(docker ps -q)` (target
- * 1.0x), the sequential dockerode loop (0.8x, which also covers the issue's 1.0x) and the loop
+ * 1.0x), the sequential dockerode loop (1.0x) and the loop
  * with 4 inspections in flight (1.1x), with one instrumented sync for reference.
  *
  * @example
@@ -215,7 +215,7 @@ export async function benchSync(o: SyncOptions): Promise<Row[]> {
       unit: 'ms',
       baseline: { label: 'sequential dockerode', value: s, unit: 'ms' },
       ratio: w / s,
-      target: atMost(w / s, 0.8),
+      target: atMost(w / s, 1.0),
       detail,
     },
     {
