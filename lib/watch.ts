@@ -72,7 +72,8 @@ export function watch(adapter: EngineAdapter, options: WatchOptions = {}): Watch
  * ```
  * #connections(): the sessions, one after the other  ──actions──▶ scan(reduce) ──▶ #steps
  *   one session = merge(engine events → actions,                                   │
- *                       connected, then relists → listRequested/listed,           ├─▶ portfolio$ (replayed)
+ *                       connected (live ∧ identity),                               ├─▶ portfolio$ (replayed)
+ *                       relists from subscribed/live → listRequested/listed,       │
  *                       lookups → inspected/lookupFailed) ◀── effects.lookups ─────┤─▶ events$
  *   a broken session adds `disconnected` and is retried with backoff               └─▶ diagnostics$
  * ```
@@ -220,15 +221,16 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
   }
 
   /**
-   * One connection as a stream of actions: the engine's events; once they are covered, the
-   * lists (first, on `resync` events, and every resync interval); once they are live and the
-   * engine's identity is known, `connected`; and the lookups the reducer asks for. Errors when any engine-wide part
-   * breaks (events, list, identity); a lookup that fails costs only its container.
+   * One connection as a stream of actions: the engine's events; once they are covered
+   * (`subscribed` or `live`), the lists (first, on `resync` events, and every resync interval);
+   * once they are live and the engine's identity is known, `connected`; and the lookups the
+   * reducer asks for. Errors when any engine-wide part breaks or runs past `callTimeout` (events,
+   * live, list, identity); a lookup that fails costs only its container.
    */
   #session(): Observable<Action> {
     const { resyncInterval = DEFAULT_RESYNC, fullResyncEvery = DEFAULT_FULL_EVERY } = this.#options;
-    // The identity is asked alongside the event subscription, not before it: one round trip
-    // less before the first list. A failing answer (a wrong engine, say) ends the session.
+    // The identity is asked alongside the event subscription and the first list, not before
+    // them. A failing answer (a wrong engine, say) ends the session.
     const identity = defer(() => this.#adapter.info()).pipe(
       this.#bounded('info'),
       take(1),
