@@ -112,6 +112,15 @@ export class FakeContainerdServer extends FakeGrpcServer<Envelope> {
   readonly tasks: Process[] = [];
   /** Container IDs whose lookups (Tasks/Get, Containers/Get) never answer (until the call is cancelled). */
   readonly hang = new Set<string>();
+
+  /** A lookup's answer: never while `id` hangs (until cancelled), NotFound without `found`. */
+  async #lookup<T>(id: string, signal: AbortSignal, found: T | undefined): Promise<T> {
+    if (this.hang.has(id)) {
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new ConnectError('cancelled', Code.Canceled)), { once: true }));
+    }
+    if (found === undefined) throw new ConnectError('not found', Code.NotFound);
+    return found;
+  }
   uuid = 'fake-containerd-uuid';
 
   add(id: string, pid: number, status: Status, labels: Record<string, string> = {}): void {
@@ -149,21 +158,13 @@ export class FakeContainerdServer extends FakeGrpcServer<Envelope> {
     router.service(Namespaces, { list: () => ({ namespaces: [{ name: 'default' }] }) });
     router.service(Tasks, {
       list: () => ({ tasks: this.tasks }),
-      get: async (req, ctx) => {
-        if (this.hang.has(req.containerId)) await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new ConnectError('cancelled', Code.Canceled)), { once: true }));
-        const task = this.tasks.find((t) => t.containerId === req.containerId);
-        if (!task) throw new ConnectError('not found', Code.NotFound);
-        return { process: task };
-      },
+      get: async (req, ctx) => ({
+        process: await this.#lookup(req.containerId, ctx.signal, this.tasks.find((t) => t.containerId === req.containerId)),
+      }),
     });
     router.service(Containers, {
       list: () => ({ containers: this.containers }),
-      get: async (req, ctx) => {
-        if (this.hang.has(req.id)) await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new ConnectError('cancelled', Code.Canceled)), { once: true }));
-        const container = this.containers.find((c) => c.id === req.id);
-        if (!container) throw new ConnectError('not found', Code.NotFound);
-        return { container };
-      },
+      get: async (req, ctx) => ({ container: await this.#lookup(req.id, ctx.signal, this.containers.find((c) => c.id === req.id)) }),
     });
     router.service(Introspection, { server: () => ({ uuid: this.uuid, pid: 4242n, pidns: 1n }) });
     router.service(Version, { version: () => ({ version: '1.7.24', revision: 'fake' }) });
