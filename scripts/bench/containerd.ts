@@ -22,7 +22,8 @@ import { Tasks } from '../../protos/gen/containerd/services/tasks/v1/tasks_pb.js
 import { Status } from '../../protos/gen/containerd/types/task_pb.js';
 import { BENCH_NAMESPACE, type CtrFleet } from './engines.js';
 import { type Row, atMost, median, now, percentile, say, sleep } from './report.js';
-import { measure, syncPhasesMedian, timedReady } from './sync.js';
+import { forgotten, stampArrivals, stamped } from './latency.js';
+import { measure, phaseRow, syncPhasesMedian, timedReady } from './sync.js';
 
 /**
  * Options of {@link benchContainerdSync}.
@@ -114,25 +115,8 @@ export async function benchContainerdSync(o: ContainerdSyncOptions): Promise<Row
       target: atMost(w / h, 1.2),
       detail: { runs, counts, containers: n, handWrittenContainers: median(counts.handWritten), breakdown },
     },
-    {
-      key: 'containerd.sync.live',
-      section: 8,
-      figure: `(reference) containerd watcher: until its event subscription is proven live (marker seen)`,
-      value: breakdown['liveMs'] ?? NaN,
-      unit: 'ms',
-      baseline: { label: `its whole sync, median of ${instrumented.length} instrumented runs`, value: breakdown['readyMs'] ?? NaN, unit: 'ms' },
-      ratio: (breakdown['liveMs'] ?? NaN) / (breakdown['readyMs'] ?? NaN),
-    },
-    {
-      key: 'containerd.sync.setup',
-      section: 8,
-      figure: `(reference) containerd watcher: until the list is answered (info, events proven live, list)`,
-      value: breakdown['listedMs'] ?? NaN,
-      unit: 'ms',
-      baseline: { label: `its whole sync, median of ${instrumented.length} instrumented runs`, value: breakdown['readyMs'] ?? NaN, unit: 'ms' },
-      ratio: (breakdown['listedMs'] ?? NaN) / (breakdown['readyMs'] ?? NaN),
-      detail: { breakdown, instrumented },
-    },
+    phaseRow('containerd.sync.live', 8, '(reference) containerd watcher: until its event subscription is proven live (marker seen)', breakdown, 'liveMs', instrumented.length),
+    phaseRow('containerd.sync.setup', 8, '(reference) containerd watcher: until the list is answered (info, events proven live, list)', breakdown, 'listedMs', instrumented.length, { breakdown, instrumented }),
   ];
 }
 
@@ -230,15 +214,7 @@ export async function benchContainerdLatency(o: ContainerdLatencyOptions): Promi
   // The watcher.
   const w = containerdWatcher(o.socket, { namespaces: [BENCH_NAMESPACE], resyncInterval: 0 });
   await w.ready({ signal: AbortSignal.timeout(120_000) });
-  const waiting = new Set<string>();
-  const sub = w.portfolio$.subscribe((p) => {
-    for (const id of waiting) {
-      if (p.container(id)) {
-        sample(id).watcher ??= now();
-        waiting.delete(id);
-      }
-    }
-  });
+  const { waiting, subscription: sub } = stampArrivals(w, (id) => (sample(id).watcher ??= now()));
 
   const measured: Sample[] = [];
   try {
@@ -248,18 +224,11 @@ export async function benchContainerdLatency(o: ContainerdLatencyOptions): Promi
       const id = `${BENCH_NAMESPACE}/${name}`;
       waiting.add(id);
       await o.fleet.startOne(name);
-      const deadline = now() + 30_000;
-      let s = sample(id);
-      while (!(s.raw !== undefined && s.watcher !== undefined && s.baseline !== undefined) && now() < deadline) {
-        await sleep(5);
-        s = sample(id);
-      }
+      const s = await stamped(() => sample(id));
       waiting.delete(id);
       if (i >= 0) measured.push({ ...s });
       await o.fleet.remove(name);
-      const gone = now() + 10_000;
-      while ((w.portfolio.container(id) || known.has(id)) && now() < gone) await sleep(5);
-      await sleep(50);
+      await forgotten(() => !!w.portfolio.container(id) || known.has(id));
     }
   } finally {
     sub.unsubscribe();

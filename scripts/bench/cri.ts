@@ -23,9 +23,10 @@ import { createUnixGrpcTransport, unixSocketPath } from '../../engines/grpc.js';
 import { ContainerEventType, ContainerState, PodSandboxState, RuntimeService } from '../../protos/gen/runtime/v1/api_pb.js';
 import type { RunningPod } from '../../spec/support/cri-client.js';
 import { taskEvents, latencyRows } from './containerd.js';
+import { forgotten, stampArrivals } from './latency.js';
 import type { CriFleet } from './engines.js';
 import { type Row, atMost, median, now, say, sleep } from './report.js';
-import { measure, syncPhasesMedian, timedReady } from './sync.js';
+import { measure, phaseRow, syncPhasesMedian, timedReady } from './sync.js';
 
 /**
  * Options of {@link benchCriSync}.
@@ -138,16 +139,7 @@ export async function benchCriSync(o: CriSyncOptions): Promise<Row[]> {
       target: atMost(w / s, 0.8),
       detail: { runs, counts, containers: n, sequentialContainers: median(counts.sequential), breakdown },
     },
-    {
-      key: 'cri.sync.setup',
-      section: 9,
-      figure: `(reference) CRI watcher: until the list is answered (info, events live, list)`,
-      value: breakdown['listedMs'] ?? NaN,
-      unit: 'ms',
-      baseline: { label: `its whole sync, median of ${instrumented.length} instrumented runs`, value: breakdown['readyMs'] ?? NaN, unit: 'ms' },
-      ratio: (breakdown['listedMs'] ?? NaN) / (breakdown['readyMs'] ?? NaN),
-      detail: { breakdown, instrumented },
-    },
+    phaseRow('cri.sync.setup', 9, '(reference) CRI watcher: until the list is answered (info, events live, list)', breakdown, 'listedMs', instrumented.length, { breakdown, instrumented }),
   ];
 }
 
@@ -170,18 +162,11 @@ interface Listener {
 async function watcherTurn(socket: string, waiting: Set<string>, sample: (id: string) => Sample): Promise<Listener> {
   const w = criWatcher(socket, { resyncInterval: 0 });
   await w.ready({ signal: AbortSignal.timeout(60_000) });
-  const sub = w.portfolio$.subscribe((p) => {
-    for (const id of waiting) {
-      if (p.container(id)) {
-        sample(id).watcher ??= now();
-        waiting.delete(id);
-      }
-    }
-  });
+  const arrivals = stampArrivals(w, (id) => (sample(id).watcher ??= now()), waiting);
   return {
     holds: (id) => !!w.portfolio.container(id),
     async close() {
-      sub.unsubscribe();
+      arrivals.subscription.unsubscribe();
       await w.close();
     },
   };
@@ -283,9 +268,7 @@ export async function benchCriLatency(o: CriLatencyOptions): Promise<Row[]> {
           if (s[who] === undefined && listener.holds(id)) s[who] = now(); // seen before we were waiting
           if (i >= 0) measured[who].push({ ...s });
           await o.fleet.removeContainer(id);
-          const gone = now() + 10_000;
-          while (listener.holds(id) && now() < gone) await sleep(5);
-          await sleep(30);
+          await forgotten(() => listener.holds(id), 30);
         }
       } finally {
         await listener.close();

@@ -11,7 +11,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type Docker from 'dockerode';
+import type { Subscription } from 'rxjs';
 import { mobyWatcher } from '../../engines/moby/index.js';
+import type { Watcher } from '../../lib/watcher.js';
 import { type DockerFleet, dockerClient } from './engines.js';
 import { type Row, atMost, median, now, percentile, say, sleep } from './report.js';
 
@@ -132,15 +134,7 @@ export async function benchLatency(o: LatencyOptions): Promise<Row[]> {
   // The watcher.
   const w = mobyWatcher(o.endpoint, { resyncInterval: 0 });
   await w.ready({ signal: AbortSignal.timeout(120_000) });
-  const waiting = new Set<string>();
-  const sub = w.portfolio$.subscribe((p) => {
-    for (const id of waiting) {
-      if (p.container(id)) {
-        sample(id).watcher ??= now();
-        waiting.delete(id);
-      }
-    }
-  });
+  const { waiting, subscription: sub } = stampArrivals(w, (id) => (sample(id).watcher ??= now()));
 
   const measured: Sample[] = [];
   try {
@@ -149,19 +143,12 @@ export async function benchLatency(o: LatencyOptions): Promise<Row[]> {
       const id = await o.fleet.start('bench-latency', {}, (created) => waiting.add(created));
       if (podman) sample(id).raw ??= now();
       waiting.add(id);
-      const deadline = now() + 30_000;
-      let s = sample(id);
-      while (!(s.raw !== undefined && s.watcher !== undefined && s.baseline !== undefined) && now() < deadline) {
-        await sleep(5);
-        s = sample(id);
-      }
+      const s = await stamped(() => sample(id));
       if (s.watcher === undefined && w.portfolio.container(id)) s.watcher = now(); // emitted before we were waiting
       if (i >= 0) measured.push({ ...s });
       await o.fleet.remove(id);
       // Let the watcher and the baseline take the container's death before the next start.
-      const gone = now() + 10_000;
-      while ((w.portfolio.container(id) || known.has(id)) && now() < gone) await sleep(5);
-      await sleep(50);
+      await forgotten(() => !!w.portfolio.container(id) || known.has(id));
     }
   } finally {
     sub.unsubscribe();
@@ -228,4 +215,58 @@ export async function benchLatency(o: LatencyOptions): Promise<Row[]> {
       ratio: percentile(ww, 99) / percentile(bl, 99),
     },
   ];
+}
+
+/**
+ * Calls `stamp(id)` when `w.portfolio$` first holds each ID put into `waiting` (a new set unless
+ * given; the ID is then taken out): how the latency sections time the watcher.
+ *
+ * @example
+ * const arrivals = stampArrivals(w, (id) => (sample(id).watcher ??= now()));
+ * arrivals.waiting.add(id); // … later: arrivals.subscription.unsubscribe();
+ */
+export function stampArrivals(
+  w: Watcher,
+  stamp: (id: string) => void,
+  waiting = new Set<string>(),
+): { readonly waiting: Set<string>; readonly subscription: Subscription } {
+  const subscription = w.portfolio$.subscribe((p) => {
+    for (const id of waiting) {
+      if (p.container(id)) {
+        stamp(id);
+        waiting.delete(id);
+      }
+    }
+  });
+  return { waiting, subscription };
+}
+
+/**
+ * Polls `sample()` every 5 ms until it holds the raw, watcher and baseline stamps (at most 30 s),
+ * and returns it as it then is.
+ *
+ * @example
+ * const s = await stamped(() => sample(id));
+ */
+export async function stamped<S extends { raw?: number; watcher?: number; baseline?: number }>(sample: () => S): Promise<S> {
+  const deadline = now() + 30_000;
+  let s = sample();
+  while (!(s.raw !== undefined && s.watcher !== undefined && s.baseline !== undefined) && now() < deadline) {
+    await sleep(5);
+    s = sample();
+  }
+  return s;
+}
+
+/**
+ * Waits until `held()` is false (at most 10 s), then `settle` ms more: the watcher and the
+ * baseline have taken a container's death before the next start.
+ *
+ * @example
+ * await forgotten(() => !!w.portfolio.container(id) || known.has(id));
+ */
+export async function forgotten(held: () => boolean, settle = 50): Promise<void> {
+  const gone = now() + 10_000;
+  while (held() && now() < gone) await sleep(5);
+  await sleep(settle);
 }

@@ -192,9 +192,27 @@ export async function syncPhasesMedian(make: () => EngineAdapter, runs: number):
  * rows.push(...(await benchSync({ endpoint, containers: 200, repetitions: 7 })));
  */
 export async function benchSync(o: SyncOptions): Promise<Row[]> {
-  say(`sync: ${o.containers} alive containers, ${o.repetitions} repetitions of CLI, sequential loop, concurrent loop, watcher`);
+  return dockerSyncRows(o, { section: 1, key: 'sync', engine: '', cliLabel: 'docker inspect $(docker ps -q)', cli, targets: true });
+}
+
+/** What differs between Docker's section 1 and Podman's section 10. */
+interface DockerSyncFlavour {
+  readonly section: number;
+  /** Prefix of the rows' keys. */
+  readonly key: string;
+  /** Engine name in the figures ('' for Docker, the default). */
+  readonly engine: string;
+  readonly cliLabel: string;
+  readonly cli: Contender;
+  /** Whether the rows carry the issue's targets (Podman's are figures only). */
+  readonly targets: boolean;
+}
+
+/** The watcher against the CLI and both dockerode loops on a Docker-API endpoint, with one instrumented sync. */
+async function dockerSyncRows(o: SyncOptions, f: DockerSyncFlavour): Promise<Row[]> {
+  say(`${f.engine || 'Docker'} sync: ${o.containers} alive containers, ${o.repetitions} repetitions of CLI, sequential loop, concurrent loop, watcher`);
   const { runs, counts } = await measure(o.endpoint, o.repetitions, [
-    ['cli', cli],
+    ['cli', f.cli],
     ['sequential', sequential],
     ['concurrent', concurrent],
     ['watcher', watcher],
@@ -205,59 +223,31 @@ export async function benchSync(o: SyncOptions): Promise<Row[]> {
   const k = median(runs.concurrent);
   const n = median(counts.watcher);
   const breakdown = await syncPhases(createMobyAdapter(o.endpoint));
-  const detail = { runs, counts, containers: n, breakdown };
+  const figure = `${f.engine ? `${f.engine} ` : ''}initial sync, ${n} containers: ready()`;
+  const target = (ratio: number, limit: number) => (f.targets ? { target: atMost(ratio, limit) } : {});
+  const row = (key: string, figure: string, value: number, baseline: Row['baseline'] & object, rest: Partial<Row> = {}): Row => ({
+    key: `${f.key}.${key}`,
+    section: f.section,
+    figure,
+    value,
+    unit: 'ms',
+    baseline,
+    ratio: value / baseline.value,
+    ...rest,
+  });
   return [
-    {
-      key: 'sync.vsSequential',
-      section: 1,
-      figure: `initial sync, ${n} containers: ready()`,
-      value: w,
-      unit: 'ms',
-      baseline: { label: 'sequential dockerode', value: s, unit: 'ms' },
-      ratio: w / s,
-      target: atMost(w / s, 1.0),
-      detail,
-    },
-    {
-      key: 'sync.vsCli',
-      section: 1,
-      figure: `initial sync, ${n} containers: ready()`,
-      value: w,
-      unit: 'ms',
-      baseline: { label: 'docker inspect $(docker ps -q)', value: c, unit: 'ms' },
-      ratio: w / c,
-      target: atMost(w / c, 1.0),
+    row('vsSequential', figure, w, { label: 'sequential dockerode', value: s, unit: 'ms' }, { ...target(w / s, 1.0), detail: { runs, counts, containers: n, breakdown } }),
+    row('vsCli', figure, w, { label: f.cliLabel, value: c, unit: 'ms' }, {
+      ...target(w / c, 1.0),
       detail: { perContainerMs: { watcher: w / n, sequential: s / n, concurrent: k / n, cli: c / n } },
-    },
-    {
-      key: 'sync.vsConcurrent',
-      section: 1,
-      figure: `initial sync, ${n} containers: ready()`,
-      value: w,
+    }),
+    row('vsConcurrent', figure, w, { label: 'dockerode loop, 4 inspections in flight', value: k, unit: 'ms' }, target(w / k, 1.1)),
+    phaseRow(`${f.key}.setup`, f.section, `(reference) ${f.engine ? `${f.engine} ` : ''}watcher: until the list is answered (info, events live, list)`, breakdown, 'listedMs', 1, { breakdown }),
+    row('concurrentLoop', `(reference) ${f.engine ? `${f.engine}: ` : ''}dockerode loop, 4 inspections in flight`, k, {
+      label: 'sequential dockerode',
+      value: s,
       unit: 'ms',
-      baseline: { label: 'dockerode loop, 4 inspections in flight', value: k, unit: 'ms' },
-      ratio: w / k,
-      target: atMost(w / k, 1.1),
-    },
-    {
-      key: 'sync.setup',
-      section: 1,
-      figure: `(reference) watcher: until the list is answered (info, events live, list)`,
-      value: breakdown['listedMs'] ?? NaN,
-      unit: 'ms',
-      baseline: { label: 'its whole sync, 1 instrumented run', value: breakdown['readyMs'] ?? NaN, unit: 'ms' },
-      ratio: (breakdown['listedMs'] ?? NaN) / (breakdown['readyMs'] ?? NaN),
-      detail: { breakdown },
-    },
-    {
-      key: 'sync.concurrentLoop',
-      section: 1,
-      figure: `(reference) dockerode loop, 4 inspections in flight`,
-      value: k,
-      unit: 'ms',
-      baseline: { label: 'sequential dockerode', value: s, unit: 'ms' },
-      ratio: k / s,
-    },
+    }),
   ];
 }
 
@@ -283,7 +273,6 @@ export interface PodmanSyncOptions extends SyncOptions {
  * rows.push(...(await benchSyncPodman({ endpoint, containers: 50, repetitions: 3, podman })));
  */
 export async function benchSyncPodman(o: PodmanSyncOptions): Promise<Row[]> {
-  say(`Podman sync: ${o.containers} alive containers, ${o.repetitions} repetitions of podman CLI, sequential loop, concurrent loop, watcher`);
   const podmanCli: Contender = async () => {
     const run = (args: string[]) => exec(o.podman.cli, [...o.podman.args, ...args], { env: { ...o.podman.env }, timeoutMs: 120_000 });
     const t = now();
@@ -291,57 +280,19 @@ export async function benchSyncPodman(o: PodmanSyncOptions): Promise<Row[]> {
     await run(['inspect', ...ids]);
     return { ms: now() - t, n: ids.length };
   };
-  const { runs, counts } = await measure(o.endpoint, o.repetitions, [
-    ['cli', podmanCli],
-    ['sequential', sequential],
-    ['concurrent', concurrent],
-    ['watcher', watcher],
-  ] as const);
-  const w = median(runs.watcher);
-  const s = median(runs.sequential);
-  const c = median(runs.cli);
-  const k = median(runs.concurrent);
-  const n = median(counts.watcher);
-  const breakdown = await syncPhases(createMobyAdapter(o.endpoint));
-  return [
-    {
-      key: 'podman.sync.vsSequential',
-      section: 10,
-      figure: `Podman initial sync, ${n} containers: ready()`,
-      value: w,
-      unit: 'ms',
-      baseline: { label: 'sequential dockerode', value: s, unit: 'ms' },
-      ratio: w / s,
-      detail: { runs, counts, containers: n, breakdown },
-    },
-    {
-      key: 'podman.sync.vsCli',
-      section: 10,
-      figure: `Podman initial sync, ${n} containers: ready()`,
-      value: w,
-      unit: 'ms',
-      baseline: { label: 'podman inspect $(podman ps -q)', value: c, unit: 'ms' },
-      ratio: w / c,
-      detail: { perContainerMs: { watcher: w / n, sequential: s / n, concurrent: k / n, cli: c / n } },
-    },
-    {
-      key: 'podman.sync.setup',
-      section: 10,
-      figure: `(reference) Podman watcher: until the list is answered (info, events live, list)`,
-      value: breakdown['listedMs'] ?? NaN,
-      unit: 'ms',
-      baseline: { label: 'its whole sync, 1 instrumented run', value: breakdown['readyMs'] ?? NaN, unit: 'ms' },
-      ratio: (breakdown['listedMs'] ?? NaN) / (breakdown['readyMs'] ?? NaN),
-      detail: { breakdown },
-    },
-    {
-      key: 'podman.sync.concurrentLoop',
-      section: 10,
-      figure: `(reference) Podman: dockerode loop, 4 inspections in flight`,
-      value: k,
-      unit: 'ms',
-      baseline: { label: 'sequential dockerode', value: s, unit: 'ms' },
-      ratio: k / s,
-    },
-  ];
+  return dockerSyncRows(o, { section: 10, key: 'podman.sync', engine: 'Podman', cliLabel: 'podman inspect $(podman ps -q)', cli: podmanCli, targets: false });
+}
+
+/**
+ * A "(reference)" row: when, in instrumented syncs, one mark (`listedMs`, `liveMs`) was reached,
+ * next to the whole sync (`readyMs`); `runs` is how many syncs the medians come from.
+ *
+ * @example
+ * rows.push(phaseRow('cri.sync.setup', 9, '(reference) CRI watcher: until the list is answered', breakdown, 'listedMs', 7));
+ */
+export function phaseRow(key: string, section: number, figure: string, breakdown: Record<string, number>, mark: string, runs: number, detail?: Row['detail']): Row {
+  const value = breakdown[mark] ?? NaN;
+  const whole = breakdown['readyMs'] ?? NaN;
+  const label = runs === 1 ? 'its whole sync, 1 instrumented run' : `its whole sync, median of ${runs} instrumented runs`;
+  return { key, section, figure, value, unit: 'ms', baseline: { label, value: whole, unit: 'ms' }, ratio: value / whole, ...(detail && { detail }) };
 }
