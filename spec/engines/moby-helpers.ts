@@ -4,8 +4,10 @@
  */
 import * as net from 'node:net';
 import { PRIVILEGED_LABEL } from '../../engines/moby/adapter.js';
+import { expect } from 'chai';
 import type { Portfolio } from '../../lib/model.js';
-import { crashEngine, docker, dockerWith, isProvisioned, restartEngine, testEngines, uniqueName } from '../support/engines.js';
+import type { Watcher } from '../../lib/watcher.js';
+import { crashEngine, docker, dockerWith, isProvisioned, restartEngine, testEngines, uniqueName, waitFor } from '../support/engines.js';
 import { connectUpstream, listenOnUnixSocket } from '../support/unix-socket-server.js';
 
 /**
@@ -189,4 +191,29 @@ export async function holdingProxy(target: string, match: RegExp, hold: 'request
       return unix.close();
     },
   };
+}
+
+/**
+ * Waits until `w`'s portfolio equals the engine's own answer (asked at `endpoint`), and returns
+ * it; on a timeout, fails with the difference.
+ *
+ * @example
+ * const seen = await inSync(w, endpoint(), 'initial sync');
+ */
+export async function inSync(w: Watcher, endpoint: string, what: string): Promise<Seen[]> {
+  let last: { engine: Seen[]; watcher: Seen[] } | undefined;
+  try {
+    return await waitFor(
+      async () => {
+        const answer = await engineAnswer(endpoint);
+        const seen = portfolioAnswer(w.portfolio);
+        last = { engine: answer, watcher: seen };
+        return JSON.stringify(answer) === JSON.stringify(seen) ? answer : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, what: `portfolio in sync (${what})` },
+    );
+  } catch (err) {
+    if (last) expect(last.watcher, what).to.deep.equal(last.engine);
+    throw err;
+  }
 }

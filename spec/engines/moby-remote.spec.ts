@@ -19,7 +19,8 @@ import { WrongEngineError } from '../../lib/errors.js';
 import type { Watcher, WatcherState } from '../../lib/watcher.js';
 import { REPO_ROOT, docker, exec, runDir, skipOrFail, testEngines, uniqueName, waitFor } from '../support/engines.js';
 import { Running, tsxArgs } from './cli-support.js';
-import { type Seen, engineAnswer, portfolioAnswer, removeTestContainers, run } from './moby-helpers.js';
+import { engineAnswer, inSync, removeTestContainers, run } from './moby-helpers.js';
+import { NO_CLIENT_ENV, withEnv } from '../support/env.js';
 
 /** The remote engine's endpoints and files, from the environment or RUN/env (scripts/engines/up.sh). */
 interface Remote {
@@ -95,50 +96,11 @@ async function requireRemote(ctx: Mocha.Context): Promise<Remote> {
   return r as Remote;
 }
 
-/** Runs `fn` with some process.env entries replaced (undefined: removed), restoring them after. */
-async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
-  const saved: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(vars)) {
-    saved[k] = process.env[k];
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
-
-const NO_CLIENT_ENV = { DOCKER_HOST: undefined, DOCKER_CONTEXT: undefined, DOCKER_TLS_VERIFY: undefined, DOCKER_CERT_PATH: undefined, DOCKER_TLS: undefined };
-
 /** A watcher with its states recorded. */
 function observed(w: Watcher): { w: Watcher; states: WatcherState[] } {
   const states: WatcherState[] = [];
   w.state$.subscribe((s) => states.push(s));
   return { w, states };
-}
-
-/** Waits until the portfolio equals the engine's answer (through its unix socket), and returns it. */
-async function inSync(w: Watcher, unix: string, what: string): Promise<Seen[]> {
-  let last: { engine: Seen[]; watcher: Seen[] } | undefined;
-  try {
-    return await waitFor(
-      async () => {
-        const answer = await engineAnswer(unix);
-        const seen = portfolioAnswer(w.portfolio);
-        last = { engine: answer, watcher: seen };
-        return JSON.stringify(answer) === JSON.stringify(seen) ? answer : undefined;
-      },
-      { timeoutMs: 20_000, intervalMs: 200, what: `portfolio in sync (${what})` },
-    );
-  } catch (err) {
-    if (last) expect(last.watcher, what).to.deep.equal(last.engine);
-    throw err;
-  }
 }
 
 /** Expects the watcher to fail for good with a WrongEngineError naming `endpoint` and matching `reason`. */

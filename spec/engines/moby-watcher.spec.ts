@@ -11,7 +11,7 @@ import type { LifecycleEvent } from '../../lib/model.js';
 import type { Watcher, WatcherState } from '../../lib/watcher.js';
 import { crashEngine, describeEngine, docker, isProvisioned, restartEngine, uniqueName, waitFor, skipOrFail } from '../support/engines.js';
 import { activeResources } from '../support/reliability-helpers.js';
-import { type HoldingProxy, MOBY_ENGINES, type Seen, engineAnswer, holdingProxy, portfolioAnswer, removeTestContainers, run } from './moby-helpers.js';
+import { type HoldingProxy, MOBY_ENGINES, type Seen, engineAnswer, holdingProxy, inSync, removeTestContainers, run } from './moby-helpers.js';
 
 /** Node's active handles and timers, less the child processes of the suite's own CLI calls. */
 const ownResources = (): string[] => activeResources(['ProcessWrap', 'FSReqCallback']);
@@ -36,23 +36,7 @@ for (const engine of MOBY_ENGINES) {
         .map((e) => `${e.type} ${roleOf(e.container.id)}`);
 
     /** Waits until the portfolio equals the engine's answer, and returns it. */
-    async function inSync(what: string): Promise<Seen[]> {
-      let last: { engine: Seen[]; watcher: Seen[] } | undefined;
-      try {
-        return await waitFor(
-          async () => {
-            const answer = await engineAnswer(endpoint());
-            const seen = portfolioAnswer(w.portfolio);
-            last = { engine: answer, watcher: seen };
-            return JSON.stringify(answer) === JSON.stringify(seen) ? answer : undefined;
-          },
-          { timeoutMs: 20_000, intervalMs: 200, what: `portfolio in sync (${what})` },
-        );
-      } catch (err) {
-        if (last) expect(last.watcher, what).to.deep.equal(last.engine);
-        throw err;
-      }
-    }
+    const synced = (what: string): Promise<Seen[]> => inSync(w, endpoint(), what);
 
     /** Waits for our events since `from` to be `expected`, then checks nothing more comes. */
     async function expectEvents(from: number, expected: string[], what: string): Promise<void> {
@@ -114,7 +98,7 @@ for (const engine of MOBY_ENGINES) {
       proxy.release();
       const portfolio = await ready;
       expect(w.type).to.equal(engine.type);
-      const seen = await inSync('initial sync');
+      const seen = await synced('initial sync');
       expect(portfolio.names()).to.include.members(['alpha', 'beta']);
       expect(portfolio.project('alpha')!.containerNames()).to.include.members([names['alpha1'], names['alpha2']]);
       expect(portfolio.project('')!.containerNames()).to.include.members([names['solo1'], names['frozen']]);
@@ -135,7 +119,7 @@ for (const engine of MOBY_ENGINES) {
       const mark = log.length;
       await start('late', { project: 'alpha' });
       await expectEvents(mark, ['started late'], 'late start');
-      await inSync('late start');
+      await synced('late start');
       expect(w.portfolio.project('alpha')!.container(names['late']!)!.id).to.equal(ids['late']);
     });
 
@@ -143,18 +127,18 @@ for (const engine of MOBY_ENGINES) {
       let mark = log.length;
       await docker(endpoint(), 'pause', ids['alpha1']!);
       await expectEvents(mark, ['paused alpha1'], 'pause');
-      await inSync('pause');
+      await synced('pause');
       mark = log.length;
       await docker(endpoint(), 'unpause', ids['alpha1']!);
       await expectEvents(mark, ['unpaused alpha1'], 'unpause');
-      await inSync('unpause');
+      await synced('unpause');
       mark = log.length;
       await docker(endpoint(), 'pause', ids['beta1']!);
       await docker(endpoint(), 'unpause', ids['beta1']!);
       await docker(endpoint(), 'unpause', ids['alpha2']!);
       await docker(endpoint(), 'pause', ids['alpha2']!);
       await expectEvents(mark, ['paused beta1', 'unpaused beta1', 'unpaused alpha2', 'paused alpha2'], 'back to back');
-      await inSync('back to back');
+      await synced('back to back');
       expect(w.portfolio.container(ids['beta1']!)!.paused).to.equal(false);
       expect(w.portfolio.container(ids['alpha2']!)!.paused).to.equal(true);
     });
@@ -163,7 +147,7 @@ for (const engine of MOBY_ENGINES) {
       const mark = log.length;
       await docker(endpoint(), 'rm', '-f', ids['beta1']!);
       await expectEvents(mark, ['exited beta1'], 'kill');
-      await inSync('kill');
+      await synced('kill');
       expect(w.portfolio.container(ids['beta1']!)).to.equal(undefined);
     });
 
@@ -172,7 +156,7 @@ for (const engine of MOBY_ENGINES) {
       const mark = log.length;
       await docker(endpoint(), 'restart', '-t', '0', ids['solo1']!);
       await expectEvents(mark, ['exited solo1', 'started solo1'], 'restart');
-      const seen = await inSync('restart');
+      const seen = await synced('restart');
       expect(pid(seen, 'solo1')).to.be.greaterThan(0).and.not.equal(before);
     });
 
@@ -181,7 +165,7 @@ for (const engine of MOBY_ENGINES) {
       const renamed = `${names['alpha1']}-renamed`;
       await docker(endpoint(), 'rename', names['alpha1']!, renamed);
       await waitFor(() => w.portfolio.container(ids['alpha1']!)?.name === renamed, { what: 'renamed in portfolio' });
-      await inSync('rename');
+      await synced('rename');
       expect(w.portfolio.container(renamed)!.id).to.equal(ids['alpha1']);
       expect(w.portfolio.project('alpha')!.container(renamed)!.id).to.equal(ids['alpha1']);
       expect(w.portfolio.container(names['alpha1']!)).to.equal(undefined);
@@ -193,7 +177,7 @@ for (const engine of MOBY_ENGINES) {
       const mark = log.length;
       await start('brief', { cmd: ['sh', '-c', 'sleep 1'] });
       await expectEvents(mark, ['started brief', 'exited brief'], 'exit by itself');
-      await inSync('exit by itself');
+      await synced('exit by itself');
       expect(w.portfolio.container(ids['brief']!)).to.equal(undefined);
     });
 
@@ -202,7 +186,7 @@ for (const engine of MOBY_ENGINES) {
       this.timeout(300_000);
       await start('phoenix', { args: ['--restart', 'always'] });
       await start('mortal', { project: 'alpha' });
-      await inSync('before the crash');
+      await synced('before the crash');
       const before = await engineAnswer(endpoint());
       const mark = log.length;
       const stateMark = states.length;
@@ -217,7 +201,7 @@ for (const engine of MOBY_ENGINES) {
       }
       await restartEngine(engine.key);
       await waitFor(() => states.slice(stateMark).includes('synced'), { what: 'synced again', timeoutMs: 120_000 });
-      const after = await inSync('after the restart');
+      const after = await synced('after the restart');
       const expected: string[] = [];
       for (const c of before) {
         const role = roleOf(c.id);

@@ -19,26 +19,7 @@ import { parseSshHost } from '../../engines/moby/ssh.js';
 import { EngineUnreachableError, WrongEngineError } from '../../lib/errors.js';
 import type { WatcherState } from '../../lib/watcher.js';
 import { inspection, startFakeDocker } from './moby-fakeserver.js';
-
-/** Runs `fn` with some process.env entries replaced (undefined: removed), restoring them after. */
-async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T> | T): Promise<T> {
-  const saved: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(vars)) {
-    saved[k] = process.env[k];
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
-
-const NO_CLIENT_ENV = { DOCKER_HOST: undefined, DOCKER_CONTEXT: undefined, DOCKER_TLS_VERIFY: undefined, DOCKER_CERT_PATH: undefined, DOCKER_TLS: undefined };
+import { NO_CLIENT_ENV, withEnv } from '../support/env.js';
 
 /** A context in the Docker CLI's store below `config` (meta.json and TLS files, as `docker context create` writes them). */
 function writeContext(config: string, name: string, host: string, tls: Record<string, string> = {}, skipTlsVerify = false): void {
