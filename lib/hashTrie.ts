@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 
 /**
  * One node of the trie: `content` holds the inline entries as key, value pairs from the front,
@@ -50,8 +51,16 @@ let hashedKey = '';
 let hashedValue = 0;
 
 /**
- * The 32-bit hash of a string under which a {@link Trie} files it (a multiplicative hash
- * with a final avalanche). The last long key's hash is remembered: a step hashes its ID once.
+ * The hash's multiplier: odd, random per process. Container IDs come from engines, which are
+ * untrusted: with a fixed multiplier an engine could send thousands of IDs with one hash (as
+ * "Aa" and "BB" weigh the same in a base-31 sum) and make every map step walk them all.
+ */
+const MULTIPLIER = (randomBytes(4).readUInt32LE(0) | 1) >>> 0;
+
+/**
+ * The 32-bit hash of a string under which a {@link Trie} files it (a multiplicative hash with a
+ * random multiplier per process and a final avalanche). The last long key's hash is remembered:
+ * a step hashes its ID once.
  *
  * @example
  * stringHash('3f4e…') === stringHash('3f4e…'); // true
@@ -59,7 +68,7 @@ let hashedValue = 0;
 export function stringHash(s: string): number {
   if (s === hashedKey) return hashedValue;
   let h = s.length;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h, 31) + s.charCodeAt(i) | 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h, MULTIPLIER) + s.charCodeAt(i) | 0;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

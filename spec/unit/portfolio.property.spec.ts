@@ -6,10 +6,18 @@ import { PortfolioSnapshot } from '../../lib/portfolio.js';
 
 const runs = Number(process.env.WHALEWATCHER_PROPERTY_RUNS ?? 1000);
 
-/** Two distinct long IDs with the same 32-bit hash ("Aa" and "BB" weigh the same in a base-31 sum). */
+/**
+ * Two distinct long IDs with the same 32-bit hash under this process's multiplier, found by a
+ * birthday search (a 32-bit hash repeats within a few hundred thousand keys).
+ */
 function collidingPair(): [string, string] {
-  const suffix = '-long-enough-to-be-remembered';
-  return [`Aa${suffix}`, `BB${suffix}`];
+  const seen = new Map<number, string>();
+  for (let i = 0; ; i++) {
+    const id = `${i.toString(16)}-long-enough-to-be-remembered`;
+    const other = seen.get(stringHash(id));
+    if (other !== undefined) return [other, id];
+    seen.set(stringHash(id), id);
+  }
 }
 
 const [twinA, twinB] = collidingPair();
