@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as os from 'node:os';
-import { filter, firstValueFrom, lastValueFrom, take, timeout, toArray, type Subscription } from 'rxjs';
+import { filter, firstValueFrom, take, timeout, toArray, type Subscription } from 'rxjs';
 import type { EngineAdapter, EngineEvent } from '../../lib/adapter.js';
 import { WrongEngineError } from '../../lib/errors.js';
 import { createCriAdapter } from '../../engines/cri/index.js';

@@ -9,7 +9,6 @@
 import { expect } from 'chai';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { firstValueFrom } from 'rxjs';
 import { createMobyAdapter, mobyWatcher } from '../../engines/moby/index.js';
 import type { EngineAdapter } from '../../lib/adapter.js';
 import { EngineUnreachableError, ProtocolError, WrongEngineError } from '../../lib/errors.js';

@@ -13,7 +13,6 @@
  * Output: `{ "baseRss": bytes at start, "peakRss": the process's peak RSS (getrusage maxrss),
  * "outcomes": [{ "limit", "error", "field", "message", "ms" }] }`.
  */
-import { firstValueFrom } from 'rxjs';
 import { createMobyAdapter, mobyWatcher } from '../../engines/moby/index.js';
 import { ProtocolError, WhalewatcherError } from '../../lib/errors.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../lib/options.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { firstValueFrom, lastValueFrom, type Subscription } from 'rxjs';
+import { firstValueFrom, type Subscription } from 'rxjs';
 import type { EngineEvent } from '../../lib/adapter.js';
 import { WrongEngineError } from '../../lib/errors.js';
 import { criAdapter, type CriRuntimeClient } from '../../engines/cri/adapter.js';
