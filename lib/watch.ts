@@ -305,9 +305,8 @@ class EngineWatcher extends WatcherShell<Portfolio> implements Watcher {
       take(1),
       throwIfEmpty(() => new ProtocolError(this.api, what, 'the lookup answered nothing')),
       mergeMap((answer): Action[] => {
-        const details: ContainerDetails | null = isSkipped(answer) ? null : answer;
-        const inspected: Action = { type: 'inspected', id: r.id, requestSeq: r.seq, details, at: this.#now() };
-        return isSkipped(answer) ? [this.#skipped(answer), inspected] : [inspected];
+        const inspected = (details: ContainerDetails | null): Action => ({ type: 'inspected', id: r.id, requestSeq: r.seq, details, at: this.#now() });
+        return isSkipped(answer) ? [this.#skipped(answer), inspected(null)] : [inspected(answer)];
       }),
       catchError((err: unknown) =>
         of<Action>({

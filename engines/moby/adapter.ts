@@ -165,7 +165,9 @@ class MobyAdapter implements EngineAdapter {
       this.#since(subscribed, ac.signal)
         .then((since) =>
           transports.streams.stream(`/events?since=${encodeURIComponent(since)}&filters=${EVENT_FILTERS}`, 'events', ac.signal, {
-            headers: () => done || subscriber.next({ type: 'live' }),
+            headers: () => {
+              if (!done) subscriber.next({ type: 'live' });
+            },
             data: (chunk) => {
               let framed: unknown[];
               try {
